@@ -1,0 +1,70 @@
+# gibbon — plain Makefile.
+#   make                 release build: build/release/{libgibbon.a,gibbon,tests/}
+#   make BUILD=asan      ASan + UBSan build in build/asan
+#   make CC=clang        the same with clang (warnings are errors with both)
+#   make test            build and run every test (unit, gradcheck, CLI)
+
+BUILD ?= release
+CC ?= cc
+OUT := build/$(BUILD)$(if $(filter clang,$(CC)),-clang,)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp -Iinclude -Isrc -I$(OUT)/gen -MMD -MP
+ifeq ($(BUILD),asan)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O3 -g -march=x86-64-v3 -ffp-contract=off
+  LDOPT :=
+endif
+CFLAGS_ALL := $(BASE) $(WARN) $(OPT) $(CFLAGS)
+LIBS := -lopenblas -lprotobuf-c -lpng -lz -lm -fopenmp $(LDOPT)
+
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN_C := $(OUT)/gen/onnx.pb-c.c
+GEN_H := $(OUT)/gen/onnx.pb-c.h
+
+LIB_SRC := $(shell find src -name '*.c' | sort)
+CLI_SRC := $(shell find cli -name '*.c' 2>/dev/null | sort)
+TEST_SRC := $(shell find tests -maxdepth 1 -name 'test_*.c' | sort)
+TEST_HELPERS := $(filter-out $(TEST_SRC),$(shell find tests -maxdepth 1 -name '*.c' | sort))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/gen/onnx.pb-c.o
+CLI_OBJ := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
+HELPER_OBJ := $(TEST_HELPERS:%.c=$(OUT)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
+
+all: $(OUT)/libgibbon.a $(OUT)/gibbon $(TEST_BIN)
+
+$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+	@mkdir -p $(OUT)/gen
+	cd $(dir $(ONNX_PROTO)) && protoc-c --c_out=$(CURDIR)/$(OUT)/gen onnx.proto
+
+$(OUT)/obj/gen/onnx.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(OPT) -w -c $< -o $@
+
+$(OUT)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(OUT)/libgibbon.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/gibbon: $(CLI_OBJ) $(OUT)/libgibbon.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(OUT)/tests/%: $(OUT)/obj/tests/%.o $(HELPER_OBJ) $(OUT)/libgibbon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+test: all
+	GIBBON=$(OUT)/gibbon TESTBIN=$(OUT)/tests bash tests/run_all.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all test clean
+.SECONDARY:
+-include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,2 @@
+#include "gibbon.h"
+int main(void) { return 0; }

@@ -1,0 +1,308 @@
+/* gibbon.h — the one public header of libgibbon.
+ *
+ * gibbon breaks neural-network image classifiers with adversarial examples,
+ * measures their robustness and hardens them. Everything is a differentiable
+ * graph over float32 NCHW images in [0,1]: a model is a DAG of ONNX-style
+ * nodes with forward and reverse-mode backward.
+ *
+ * Conventions
+ *  - Functions that can fail because of user input return gb_status (0 = ok,
+ *    negative = error) and record a one-line message readable with
+ *    gb_last_error(). The library never exits and never prints.
+ *  - Ownership: `*_new`/`*_load`/`*_init` results are owned by the caller and
+ *    released with the matching `*_free`. Pointers documented as "borrowed"
+ *    stay valid until the next call on the same object.
+ *  - Randomness comes from an explicit gb_rng: same seed and thread count,
+ *    same bits.
+ */
+#ifndef GIBBON_H
+#define GIBBON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and errors ------------------------------------------------ */
+
+typedef enum gb_status {
+    GB_OK = 0,
+    GB_ERR_IO = -1,          /* cannot open/read/write a file */
+    GB_ERR_FORMAT = -2,      /* file exists but its content is corrupt or not what it claims */
+    GB_ERR_UNSUPPORTED = -3, /* valid input that gibbon does not handle (op, attribute, dtype) */
+    GB_ERR_NOMEM = -4,       /* allocation failed or size absurd */
+    GB_ERR_ARG = -5,         /* bad argument from the caller (flag, parameter value) */
+    GB_ERR_SHAPE = -6,       /* shapes do not fit together */
+} gb_status;
+
+/* The message recorded by the last failing call on this thread ("" if none). */
+const char *gb_last_error(void);
+/* Short name of a status ("io", "format", ...). */
+const char *gb_status_name(gb_status s);
+
+/* Allocator hooks: all library allocations go through these. Passing NULLs
+ * restores malloc/realloc/free. Tests use gb_alloc_fail_after to make the
+ * N-th allocation from now fail (negative: never). */
+typedef struct gb_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *p, size_t size, void *user);
+    void (*free_fn)(void *p, void *user);
+    void *user;
+} gb_allocator;
+void gb_set_allocator(const gb_allocator *a);
+void gb_alloc_fail_after(long n);
+
+/* Threads used by OpenMP loops and BLAS (default 2). */
+void gb_set_num_threads(int n);
+int gb_get_num_threads(void);
+
+/* ---- random numbers ----------------------------------------------------- */
+
+/* PCG32: small, fast, and reproducible across platforms. */
+typedef struct gb_rng {
+    uint64_t state, inc;
+} gb_rng;
+void gb_rng_seed(gb_rng *r, uint64_t seed, uint64_t stream);
+uint32_t gb_rng_u32(gb_rng *r);
+float gb_rng_uniform(gb_rng *r);          /* [0, 1) */
+float gb_rng_normal(gb_rng *r);           /* N(0, 1) */
+uint32_t gb_rng_below(gb_rng *r, uint32_t n); /* [0, n), unbiased */
+
+/* ---- tensors ------------------------------------------------------------ */
+
+#define GB_MAX_DIMS 8
+
+/* A dense float32 tensor, row-major (NCHW for images). `data` is owned by
+ * whoever created the tensor through gb_tensor_new / gb_tensor_resize;
+ * `cap` is the allocated element count (0 for a borrowed view). */
+typedef struct gb_tensor {
+    int ndim;
+    int64_t shape[GB_MAX_DIMS];
+    int64_t size; /* product of shape */
+    int64_t cap;
+    float *data;
+} gb_tensor;
+
+/* Allocates a zero-filled tensor. Returns NULL (and sets the error) on failure. */
+gb_tensor *gb_tensor_new(int ndim, const int64_t *shape);
+gb_tensor *gb_tensor_new4(int64_t n, int64_t c, int64_t h, int64_t w);
+gb_tensor *gb_tensor_clone(const gb_tensor *t);
+void gb_tensor_free(gb_tensor *t);
+/* Sets shape, growing the buffer if needed (contents unspecified after growth). */
+gb_status gb_tensor_resize(gb_tensor *t, int ndim, const int64_t *shape);
+/* Releases the buffer of a tensor embedded by value (not the struct itself). */
+void gb_tensor_release(gb_tensor *t);
+int gb_tensor_same_shape(const gb_tensor *a, const gb_tensor *b);
+/* "(2, 3, 4)" into buf; returns buf. */
+const char *gb_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
+
+/* ---- models (graphs) ---------------------------------------------------- */
+
+typedef struct gb_model gb_model;
+
+/* Loads an ONNX model (gibbon's own or foreign). Errors name the file and the
+ * problem: unreadable, corrupt protobuf, unsupported op, bad attribute. */
+gb_status gb_model_load_onnx(const char *path, gb_model **out);
+/* Saves as ONNX (opset 13), atomically (temporary file + rename). */
+gb_status gb_model_save_onnx(const gb_model *m, const char *path);
+/* Builds a freshly initialised model from the built-in zoo; see
+ * gb_zoo_describe for the architecture grammar. in_c/in_h/in_w give the
+ * input image shape, num_classes the logits width. */
+gb_status gb_model_from_zoo(const char *arch, int in_c, int in_h, int in_w, int num_classes,
+                            uint64_t seed, gb_model **out);
+/* Text describing the zoo (names and the description grammar). */
+const char *gb_zoo_describe(void);
+void gb_model_free(gb_model *m);
+
+/* Training mode: BatchNorm uses batch statistics and updates running ones,
+ * Dropout drops. Off by default (inference). */
+void gb_model_set_training(gb_model *m, int training);
+/* Seed for Dropout masks. */
+void gb_model_set_seed(gb_model *m, uint64_t seed);
+
+/* Input shape as declared by the model (batch dimension may be -1). */
+int gb_model_input_shape(const gb_model *m, int64_t shape[GB_MAX_DIMS]);
+int gb_model_num_classes(const gb_model *m);
+const char *gb_model_arch(const gb_model *m); /* zoo description, or "" */
+
+/* Forward pass on a batch x (N, C, H, W). *logits is borrowed (valid until
+ * the next forward on m). */
+gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **logits);
+
+/* Which gradients a backward pass computes. */
+typedef enum gb_grad_mode {
+    GB_GRAD_INPUT = 1,  /* d loss / d x only: what attacks need; weight GEMMs never run */
+    GB_GRAD_PARAMS = 2, /* d loss / d parameters only: training */
+    GB_GRAD_ALL = 3,
+} gb_grad_mode;
+
+/* Reverse pass after gb_model_forward: dlogits has the logits' shape.
+ * Parameter gradients ACCUMULATE into the model's gradient buffers (zero
+ * them with gb_model_zero_grad); *dx (if requested and dx != NULL) is
+ * borrowed and overwritten. */
+gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode,
+                            const gb_tensor **dx);
+void gb_model_zero_grad(gb_model *m);
+
+/* Trainable parameters, for optimizers and gradient checks. */
+typedef struct gb_param {
+    const char *name;
+    float *data;
+    float *grad;
+    int64_t size;
+    int decay; /* 1 for weights that take weight decay, 0 for biases/BN */
+} gb_param;
+int gb_model_num_params(const gb_model *m);
+gb_param gb_model_param(gb_model *m, int i);
+int64_t gb_model_param_count(const gb_model *m); /* total scalars */
+
+/* ---- losses -------------------------------------------------------------- */
+
+/* Softmax cross-entropy at temperature T on logits (N, K), averaged over N.
+ * Targets are either hard labels (labels != NULL, soft == NULL) or soft
+ * probability rows (soft (N, K)). dlogits (may be NULL) receives
+ * d loss / d logits (overwritten). Returns the mean loss in *loss. */
+gb_status gb_loss_cross_entropy(const gb_tensor *logits, const int *labels, const gb_tensor *soft,
+                                float temperature, float *loss, gb_tensor *dlogits);
+
+/* ---- data ---------------------------------------------------------------- */
+
+typedef struct gb_dataset {
+    gb_tensor *images; /* (N, C, H, W) in [0,1] */
+    int *labels;       /* N entries */
+    int64_t n;
+    int num_classes;
+    char **class_names; /* num_classes strings (may be NULL) */
+} gb_dataset;
+
+/* Loads "fashion-mnist:train", "fashion-mnist:test" (optionally with
+ * "[:N]" to keep the first N), a directory holding IDX files, or a pair of
+ * .npy files "images.npy,labels.npy". */
+gb_status gb_dataset_load(const char *spec, gb_dataset **out);
+void gb_dataset_free(gb_dataset *d);
+
+/* IDX (optionally gzip-compressed): images (magic 0x803) to (N,1,H,W) floats
+ * in [0,1]; labels (0x801). */
+gb_status gb_idx_read_images(const char *path, gb_tensor **out);
+gb_status gb_idx_read_labels(const char *path, int **labels, int64_t *n);
+
+/* .npy read/write of float32 arrays (read also accepts uint8/float64/int64
+ * and converts); written atomically. */
+gb_status gb_npy_write(const char *path, const gb_tensor *t);
+gb_status gb_npy_read(const char *path, gb_tensor **out);
+gb_status gb_npy_write_i32(const char *path, const int *v, int64_t n);
+
+/* ---- images -------------------------------------------------------------- */
+
+/* An 8-bit RGB canvas for figures. */
+typedef struct gb_image {
+    int w, h;
+    uint8_t *rgb; /* h * w * 3 */
+} gb_image;
+gb_image *gb_image_new(int w, int h, uint8_t r, uint8_t g, uint8_t b);
+void gb_image_free(gb_image *im);
+/* Draws channel-major data (C = 1 or 3, values in [lo, hi]) at (x, y) upscaled
+ * by `scale` with nearest neighbour. */
+void gb_image_blit(gb_image *im, const float *chw, int c, int h, int w, float lo, float hi,
+                   int x, int y, int scale);
+/* Draws text with the embedded bitmap font (ASCII 32..126), `px` pixels per
+ * font pixel; returns the width drawn. */
+int gb_image_text(gb_image *im, int x, int y, const char *s, int px, uint8_t r, uint8_t g,
+                  uint8_t b);
+int gb_image_text_width(const char *s, int px);
+gb_status gb_png_write(const char *path, const gb_image *im);
+
+/* ---- training ------------------------------------------------------------ */
+
+typedef enum gb_optimizer_kind { GB_OPT_SGD, GB_OPT_ADAM } gb_optimizer_kind;
+typedef enum gb_schedule_kind { GB_SCHED_CONSTANT, GB_SCHED_STEP, GB_SCHED_COSINE } gb_schedule_kind;
+
+typedef struct gb_train_progress gb_train_progress;
+
+typedef struct gb_train_params {
+    gb_optimizer_kind optimizer;
+    float lr;
+    float momentum;     /* SGD */
+    float weight_decay; /* L2 on weights (decoupled for Adam: AdamW) */
+    float beta1, beta2, adam_eps;
+    gb_schedule_kind schedule;
+    int step_every;   /* epochs, for GB_SCHED_STEP */
+    float step_gamma; /* lr multiplier, for GB_SCHED_STEP */
+    int warmup_epochs;
+    int epochs;
+    int batch_size;
+    uint64_t seed;
+    int augment;              /* random horizontal flips and 2-pixel shifts */
+    float label_smoothing;    /* 0 = off */
+    const char *checkpoint;   /* path of the checkpoint written every epoch (NULL: none) */
+    int resume;               /* continue from `checkpoint` if it exists */
+    /* Called after every batch and epoch; may be NULL. */
+    void (*progress)(const gb_train_progress *p, void *user);
+    void *user;
+} gb_train_params;
+
+struct gb_train_progress {
+    int epoch, epochs;
+    int64_t seen, total; /* images seen this epoch, images per epoch */
+    float loss, accuracy; /* running averages over this epoch */
+    double images_per_sec;
+    double elapsed, eta; /* seconds */
+    int epoch_done;      /* 1 on the end-of-epoch call */
+    float test_accuracy; /* at epoch end if a test set was given, else -1 */
+    float lr;
+};
+
+gb_train_params gb_train_default_params(void);
+/* Trains m on `train`; `test` (may be NULL) is evaluated after each epoch. */
+gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
+                   const gb_train_params *p);
+
+/* Clean accuracy of m over d, batches of batch_size; predictions (may be
+ * NULL) receives d->n labels. */
+gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *accuracy,
+                      int *predictions);
+
+/* ---- attacks -------------------------------------------------------------- */
+
+typedef enum gb_attack_kind { GB_ATTACK_FGSM } gb_attack_kind;
+
+typedef struct gb_attack {
+    gb_attack_kind kind;
+    float eps;      /* L-inf radius in [0,1] pixel space */
+    int targeted;   /* move towards target[] instead of away from y[] */
+    float clip_min, clip_max;
+} gb_attack;
+
+gb_attack gb_attack_default_params(gb_attack_kind kind);
+const char *gb_attack_name(gb_attack_kind kind);
+gb_status gb_attack_parse(const char *name, gb_attack_kind *kind);
+
+/* Results for a batch of N examples. All arrays have N entries. */
+typedef struct gb_attack_result {
+    gb_tensor *x_adv; /* (N, C, H, W) */
+    int *clean_pred, *adv_pred;
+    float *clean_conf, *adv_conf; /* softmax probability of the predicted class */
+    float *linf, *l2;
+    int *success; /* untargeted: adv_pred != y; targeted: adv_pred == target */
+    int64_t n;
+    int64_t grad_evals;
+} gb_attack_result;
+
+/* Runs attack a on model m over the batch x (N,C,H,W) with true labels y;
+ * target (N labels) for targeted attacks, NULL otherwise. Fills *out
+ * (release with gb_attack_result_free). */
+gb_status gb_attack_run(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                        const int *target, gb_attack_result *out);
+void gb_attack_result_free(gb_attack_result *r);
+
+/* Gradient of the mean cross-entropy loss w.r.t. the input batch, for label
+ * vector y; grad (N,C,H,W) is overwritten; *loss gets the mean loss. */
+gb_status gb_input_gradient(gb_model *m, const gb_tensor *x, const int *y, gb_tensor *grad,
+                            float *loss);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,137 @@
+/* exec.c — planning (shape inference and buffer sizing), forward, and
+ * reverse-mode backward over a model's nodes.
+ *
+ * Buffers are sized once per input shape: a forward on a batch of the same
+ * shape as the previous one allocates nothing. Backward computes only the
+ * gradients that are needed: a value needs a gradient when it lies on a path
+ * from a requested leaf (the input, or the parameters) to the output, so an
+ * attack's input-gradient pass never runs the weight-gradient GEMMs.
+ */
+#include "internal.h"
+
+static void gather_inputs(gb_model *m, gb_node *n, const gb_value **vin, const gb_tensor **tin) {
+    for (int k = 0; k < n->nin; k++) {
+        vin[k] = n->in[k] >= 0 ? &m->vals[n->in[k]] : NULL;
+        tin[k] = n->in[k] >= 0 ? &m->vals[n->in[k]].t : NULL;
+    }
+}
+
+gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape) {
+    if (m->planned_ndim == ndim && memcmp(m->planned, shape, (size_t)ndim * sizeof *shape) == 0)
+        return GB_OK;
+    char buf[128];
+    if (m->in_ndim && ndim != m->in_ndim)
+        return gb_error(GB_ERR_SHAPE, "input of shape %s does not fit the model's rank-%d input",
+                        gb_shape_str(ndim, shape, buf, sizeof buf), m->in_ndim);
+    for (int i = 1; i < m->in_ndim; i++)
+        if (m->in_shape[i] > 0 && shape[i] != m->in_shape[i]) {
+            char want[128];
+            return gb_error(GB_ERR_SHAPE, "input of shape %s does not fit the model's input %s",
+                            gb_shape_str(ndim, shape, buf, sizeof buf),
+                            gb_shape_str(m->in_ndim, m->in_shape, want, sizeof want));
+        }
+    m->planned_ndim = -1;
+    gb_value *in = &m->vals[m->input];
+    in->t.ndim = ndim;
+    in->t.size = 1;
+    for (int i = 0; i < ndim; i++) {
+        in->t.shape[i] = shape[i];
+        in->t.size *= shape[i];
+    }
+    GB_TRY(gb_tensor_resize(&in->grad, ndim, shape));
+    for (int i = 0; i < m->nnodes; i++) {
+        gb_node *n = &m->nodes[i];
+        const gb_value *vin[GB_MAX_NODE_IO];
+        const gb_tensor *tin[GB_MAX_NODE_IO];
+        gb_tensor *tout[GB_MAX_NODE_IO];
+        gather_inputs(m, n, vin, tin);
+        for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
+        memset(n->scratch_need, 0, sizeof n->scratch_need);
+        gb_status s = gb_ops[n->op]->infer(n, vin, tout);
+        if (s != GB_OK) return gb_error_prefix(s, "node '%s' (%s)", n->name, n->op_type);
+        for (int k = 0; k < n->nout; k++) {
+            if (n->out[k] < 0) continue;
+            gb_value *v = &m->vals[n->out[k]];
+            GB_TRY(gb_tensor_resize(&v->grad, v->t.ndim, v->t.shape));
+        }
+        for (int k = 0; k < GB_MAX_SCRATCH; k++) {
+            if (!n->scratch_need[k]) continue;
+            int64_t sh[1] = {n->scratch_need[k]};
+            GB_TRY(gb_tensor_resize(&n->scratch[k], 1, sh));
+        }
+    }
+    m->planned_ndim = ndim;
+    memcpy(m->planned, shape, (size_t)ndim * sizeof *shape);
+    return GB_OK;
+}
+
+gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **logits) {
+    GB_TRY(gb_model_plan(m, x->ndim, x->shape));
+    gb_value *in = &m->vals[m->input];
+    /* The input is a borrowed view of x: no copy. */
+    in->t.data = x->data;
+    in->t.cap = 0;
+    gb_exec ex = {m->training, &m->rng};
+    for (int i = 0; i < m->nnodes; i++) {
+        gb_node *n = &m->nodes[i];
+        const gb_value *vin[GB_MAX_NODE_IO];
+        const gb_tensor *tin[GB_MAX_NODE_IO];
+        gb_tensor *tout[GB_MAX_NODE_IO];
+        gather_inputs(m, n, vin, tin);
+        for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
+        gb_ops[n->op]->forward(n, tin, tout, &ex);
+    }
+    if (logits) *logits = &m->vals[m->output].t;
+    return GB_OK;
+}
+
+gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode,
+                            const gb_tensor **dx) {
+    gb_value *outv = &m->vals[m->output];
+    if (m->planned_ndim < 0 || !gb_tensor_same_shape(dlogits, &outv->t)) {
+        char a[128], b[128];
+        return gb_error(GB_ERR_SHAPE, "backward: gradient of shape %s for output of shape %s (run forward first)",
+                        gb_shape_str(dlogits->ndim, dlogits->shape, a, sizeof a),
+                        gb_shape_str(outv->t.ndim, outv->t.shape, b, sizeof b));
+    }
+    /* Which values need a gradient: forward reachability from the requested leaves. */
+    for (int i = 0; i < m->nvals; i++) {
+        gb_value *v = &m->vals[i];
+        v->needs_grad = (v->kind == GB_VAL_INPUT && (mode & GB_GRAD_INPUT)) ||
+                        (v->kind == GB_VAL_PARAM && (mode & GB_GRAD_PARAMS));
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        gb_node *n = &m->nodes[i];
+        int any = 0;
+        for (int k = 0; k < n->nin; k++) any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
+        for (int k = 0; k < n->nout; k++)
+            if (n->out[k] >= 0) m->vals[n->out[k]].needs_grad = any;
+    }
+    for (int i = 0; i < m->nvals; i++) {
+        gb_value *v = &m->vals[i];
+        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT))
+            memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
+    }
+    if (outv->needs_grad)
+        memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
+    gb_exec ex = {m->training, &m->rng};
+    for (int i = m->nnodes - 1; i >= 0; i--) {
+        gb_node *n = &m->nodes[i];
+        int out_needed = 0;
+        for (int k = 0; k < n->nout; k++) out_needed |= n->out[k] >= 0 && m->vals[n->out[k]].needs_grad;
+        if (!out_needed) continue;
+        const gb_value *vin[GB_MAX_NODE_IO];
+        const gb_tensor *tin[GB_MAX_NODE_IO], *tout[GB_MAX_NODE_IO], *dout[GB_MAX_NODE_IO];
+        gb_tensor *din[GB_MAX_NODE_IO];
+        gather_inputs(m, n, vin, tin);
+        for (int k = 0; k < n->nin; k++)
+            din[k] = n->in[k] >= 0 && m->vals[n->in[k]].needs_grad ? &m->vals[n->in[k]].grad : NULL;
+        for (int k = 0; k < n->nout; k++) {
+            tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
+            dout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].grad : NULL;
+        }
+        gb_ops[n->op]->backward(n, tin, tout, din, dout, &ex);
+    }
+    if (dx) *dx = (mode & GB_GRAD_INPUT) ? &m->vals[m->input].grad : NULL;
+    return GB_OK;
+}

@@ -1,0 +1,227 @@
+/* internal.h — structures shared inside libgibbon (not installed).
+ *
+ * A model is a list of nodes in topological order over a table of values.
+ * Values are graph inputs, parameters (trainable initializers), constants
+ * (non-trainable initializers such as BatchNorm running statistics or a
+ * Reshape's shape) and activations. Each op is described once in
+ * src/ops/op_list.h and implemented in one file, forward and backward side by
+ * side.
+ */
+#ifndef GB_INTERNAL_H
+#define GB_INTERNAL_H
+
+#include "gibbon.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors, allocation, asserts --------------------------------------- */
+
+/* Records a printf-style message and returns s, so callers write
+ * `return gb_error(GB_ERR_FORMAT, "%s: truncated header", path);` */
+gb_status gb_error(gb_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with "prefix: " (to add a file or node name). */
+gb_status gb_error_prefix(gb_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *gb_malloc(size_t n);  /* sets GB_ERR_NOMEM message on failure */
+void *gb_calloc(size_t count, size_t size);
+void *gb_realloc(void *p, size_t n);
+void gb_free(void *p);
+char *gb_strdup(const char *s);
+
+/* Programmer errors (broken invariants), never user input. */
+#define GB_ASSERT(c)                                                                  \
+    do {                                                                              \
+        if (!(c)) gb_assert_fail(#c, __FILE__, __LINE__);                             \
+    } while (0)
+_Noreturn void gb_assert_fail(const char *expr, const char *file, int line);
+
+#define GB_TRY(expr)                                                                  \
+    do {                                                                              \
+        gb_status gb_try_s_ = (expr);                                                 \
+        if (gb_try_s_ != GB_OK) return gb_try_s_;                                     \
+    } while (0)
+
+#define GB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Elements larger than this in one tensor are refused as absurd (16 GiB). */
+#define GB_MAX_ELEMENTS ((int64_t)1 << 32)
+
+/* Checked shape product: GB_ERR_NOMEM/GB_ERR_SHAPE on negative or absurd. */
+gb_status gb_shape_numel(int ndim, const int64_t *shape, int64_t *out);
+
+/* Atomic file writing: open path.tmp.<pid>, write, then commit renames it
+ * over path; abort removes it. */
+typedef struct gb_atomic_file {
+    FILE *f;
+    char *path, *tmp;
+} gb_atomic_file;
+gb_status gb_atomic_open(gb_atomic_file *af, const char *path);
+gb_status gb_atomic_commit(gb_atomic_file *af); /* closes; checks write errors */
+void gb_atomic_abort(gb_atomic_file *af);
+
+double gb_now(void);     /* monotonic seconds */
+double gb_cpu_time(void); /* process CPU seconds */
+
+/* ---- graph --------------------------------------------------------------- */
+
+typedef enum gb_value_kind {
+    GB_VAL_INPUT,  /* the graph input (images) */
+    GB_VAL_PARAM,  /* trainable initializer */
+    GB_VAL_CONST,  /* non-trainable initializer */
+    GB_VAL_ACT,    /* produced by a node */
+} gb_value_kind;
+
+typedef struct gb_value {
+    char *name;
+    gb_value_kind kind;
+    gb_tensor t;    /* data; for ACT planned per input shape */
+    gb_tensor grad; /* gradient buffer, same shape as t when needed */
+    int producer;   /* node index for ACT, -1 otherwise */
+    int decay;      /* PARAM: takes weight decay */
+    int needs_grad; /* set per backward pass by the planner */
+    int64_t *i64;   /* CONST int64 data as stored in ONNX (shape tensors), t holds floats too */
+} gb_value;
+
+/* Generic ONNX-style attribute. Ops parse these into gb_op_params at load. */
+typedef enum gb_attr_type {
+    GB_ATTR_INT,
+    GB_ATTR_FLOAT,
+    GB_ATTR_INTS,
+    GB_ATTR_FLOATS,
+    GB_ATTR_STRING,
+} gb_attr_type;
+
+typedef struct gb_attr {
+    char *name;
+    gb_attr_type type;
+    int64_t i;
+    float f;
+    int64_t *ints;
+    float *floats;
+    int n; /* number of ints/floats */
+    char *s;
+} gb_attr;
+
+/* Typed parameters parsed from attributes by an op's init. Each op uses the
+ * fields it needs; see the op file for which. */
+typedef struct gb_op_params {
+    int64_t kernel[2], stride[2], dilation[2];
+    int64_t pads[4]; /* top, left, bottom, right (ONNX order: begins then ends) */
+    int64_t group;
+    int ceil_mode, count_include_pad;
+    int64_t axis;
+    int trans_a, trans_b;
+    float alpha, beta;
+    float epsilon, momentum;
+    float min, max;
+    float ratio;
+} gb_op_params;
+
+#define GB_MAX_NODE_IO 8
+#define GB_MAX_SCRATCH 4
+
+typedef struct gb_node {
+    char *name;
+    char *op_type; /* ONNX op_type */
+    int op;        /* index into gb_ops[] */
+    int nin, nout;
+    int in[GB_MAX_NODE_IO];  /* value indices; -1 for an omitted optional input */
+    int out[GB_MAX_NODE_IO];
+    gb_attr *attrs;
+    int nattrs;
+    gb_op_params p;
+    /* Scratch buffers kept between forward and backward (im2col columns,
+     * max-pool argmax, BatchNorm batch statistics, Dropout mask). An op's
+     * infer sets scratch_need[k] (floats); the planner allocates. */
+    int64_t scratch_need[GB_MAX_SCRATCH];
+    gb_tensor scratch[GB_MAX_SCRATCH];
+} gb_node;
+
+/* Execution context handed to ops. */
+typedef struct gb_exec {
+    int training;
+    gb_rng *rng; /* Dropout masks */
+} gb_exec;
+
+/* One op: ONNX name, arity, and the four functions. din[i] is NULL when input
+ * i needs no gradient; backward ACCUMULATES into din. */
+typedef struct gb_op_def {
+    const char *name;
+    int min_in, max_in, nout;
+    gb_status (*init)(gb_node *n);
+    gb_status (*infer)(gb_node *n, const gb_value *const *in, gb_tensor **out);
+    void (*forward)(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
+                    const gb_exec *ex);
+    void (*backward)(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
+                     gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex);
+} gb_op_def;
+
+#define GB_OP(id, onnx_name, file) GB_OP_##id,
+typedef enum gb_op_id {
+#include "ops/op_list.h"
+    GB_OP_COUNT
+} gb_op_id;
+#undef GB_OP
+
+extern const gb_op_def *const gb_ops[GB_OP_COUNT];
+/* Looks up an op by ONNX name; -1 if unknown. */
+int gb_op_find(const char *onnx_name);
+
+/* Attribute helpers for op init functions. Missing attributes leave *out
+ * at the default; wrong types are GB_ERR_FORMAT naming node and attribute. */
+const gb_attr *gb_node_attr(const gb_node *n, const char *name);
+gb_status gb_attr_int(const gb_node *n, const char *name, int64_t def, int64_t *out);
+gb_status gb_attr_float(const gb_node *n, const char *name, float def, float *out);
+/* Copies exactly `count` ints (error if the attribute has another length). */
+gb_status gb_attr_ints(const gb_node *n, const char *name, int count, int64_t *out, int *found);
+gb_status gb_attr_string(const gb_node *n, const char *name, const char **out);
+
+struct gb_model {
+    gb_value *vals;
+    int nvals, cap_vals;
+    gb_node *nodes;
+    int nnodes, cap_nodes;
+    int input;  /* value index of the image input */
+    int output; /* value index of the logits */
+    int64_t in_shape[GB_MAX_DIMS]; /* declared input shape, batch may be -1 */
+    int in_ndim;
+    int training;
+    gb_rng rng;
+    char *arch;      /* zoo description, stored in ONNX metadata "gibbon.arch" */
+    char *producer;  /* ONNX producer_name */
+    int64_t opset;
+    /* planning state: the input shape the activations are sized for */
+    int64_t planned[GB_MAX_DIMS];
+    int planned_ndim;
+    gb_tensor dx; /* input gradient returned by backward */
+};
+
+/* Building graphs (zoo, ONNX import). Indices stay valid; names are copied. */
+gb_model *gb_model_alloc(void);
+/* Adds a value; t (may be NULL) is copied in for PARAM/CONST. Returns index or -1. */
+int gb_model_add_value(gb_model *m, const char *name, gb_value_kind kind, const gb_tensor *t);
+int gb_model_find_value(const gb_model *m, const char *name);
+/* Adds a node; returns its index or -1 (error set). Attributes are added after. */
+int gb_model_add_node(gb_model *m, const char *op_type, const char *name, const int *in, int nin,
+                      const int *out, int nout);
+gb_status gb_node_add_int(gb_node *n, const char *name, int64_t v);
+gb_status gb_node_add_float(gb_node *n, const char *name, float v);
+gb_status gb_node_add_ints(gb_node *n, const char *name, const int64_t *v, int count);
+gb_status gb_node_add_string(gb_node *n, const char *name, const char *s);
+/* Resolves op ids, runs each op's init, checks arity and topological order. */
+gb_status gb_model_finalize(gb_model *m);
+/* Sizes activations and scratch for input shape (ndim, shape). */
+gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape);
+
+/* ---- kernels shared between ops ------------------------------------------ */
+
+/* C (M,N) = alpha * op(A) op(B) + beta * C through CBLAS, row-major. */
+void gb_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc);
+
+#endif
