@@ -68,3 +68,15 @@ clean:
 .PHONY: all test clean
 .SECONDARY:
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
+
+# Benchmarks (not part of all/test): make bench → $(OUT)/bench/bench_cnn; bench/run.sh runs them.
+BENCH_SRC := $(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(OUT)/obj/%.o)
+
+bench: $(OUT)/bench/bench_cnn
+
+$(OUT)/bench/bench_cnn: $(BENCH_OBJ) $(OUT)/libgibbon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+.PHONY: bench

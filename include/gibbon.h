@@ -53,6 +53,8 @@ typedef struct gb_allocator {
 } gb_allocator;
 void gb_set_allocator(const gb_allocator *a);
 void gb_alloc_fail_after(long n);
+/* Releases memory the library handed out as a plain array (e.g. labels). */
+void gb_free(void *p);
 
 /* Threads used by OpenMP loops and BLAS (default 2). */
 void gb_set_num_threads(int n);
@@ -214,6 +216,18 @@ int gb_image_text(gb_image *im, int x, int y, const char *s, int px, uint8_t r, 
 int gb_image_text_width(const char *s, int px);
 gb_status gb_png_write(const char *path, const gb_image *im);
 
+/* The classic adversarial-example figure (Goodfellow et al. 2015, Fig. 1):
+ * clean image + eps * perturbation = adversarial image, each captioned with
+ * class and confidence. Images are (C, H, W) in [0,1]; the perturbation
+ * panel shows (adv - clean) / eps mapped to gray. Written as PNG. */
+typedef struct gb_figure_panel {
+    const float *chw;
+    const char *label; /* class name */
+    float confidence;  /* in [0,1] */
+} gb_figure_panel;
+gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure_panel clean,
+                                gb_figure_panel adv, float eps, const char *title);
+
 /* ---- training ------------------------------------------------------------ */
 
 typedef enum gb_optimizer_kind { GB_OPT_SGD, GB_OPT_ADAM } gb_optimizer_kind;
@@ -238,8 +252,10 @@ typedef struct gb_train_params {
     float label_smoothing;    /* 0 = off */
     const char *checkpoint;   /* path of the checkpoint written every epoch (NULL: none) */
     int resume;               /* continue from `checkpoint` if it exists */
-    /* Called after every batch and epoch; may be NULL. */
-    void (*progress)(const gb_train_progress *p, void *user);
+    /* Called after every batch and epoch; may be NULL. Returning non-zero
+     * stops training after the current batch (the checkpoint of the last
+     * finished epoch stays, so --resume continues from it). */
+    int (*progress)(const gb_train_progress *p, void *user);
     void *user;
 } gb_train_params;
 
@@ -297,8 +313,11 @@ gb_status gb_attack_run(const gb_attack *a, gb_model *m, const gb_tensor *x, con
                         const int *target, gb_attack_result *out);
 void gb_attack_result_free(gb_attack_result *r);
 
-/* Gradient of the mean cross-entropy loss w.r.t. the input batch, for label
- * vector y; grad (N,C,H,W) is overwritten; *loss gets the mean loss. */
+/* Gradient w.r.t. the input batch x (N,C,H,W) of the SUMMED cross-entropy
+ * loss for labels y (so each row is that example's own loss gradient,
+ * undiluted by the batch size); grad (same shape as x) is overwritten;
+ * *loss (may be NULL) gets the mean loss. Runs in inference mode and skips
+ * every weight gradient. */
 gb_status gb_input_gradient(gb_model *m, const gb_tensor *x, const int *y, gb_tensor *grad,
                             float *loss);
 

@@ -28,7 +28,6 @@ gb_status gb_error_prefix(gb_status s, const char *fmt, ...) __attribute__((form
 void *gb_malloc(size_t n);  /* sets GB_ERR_NOMEM message on failure */
 void *gb_calloc(size_t count, size_t size);
 void *gb_realloc(void *p, size_t n);
-void gb_free(void *p);
 char *gb_strdup(const char *s);
 
 /* Programmer errors (broken invariants), never user input. */
@@ -211,6 +210,7 @@ int gb_model_add_node(gb_model *m, const char *op_type, const char *name, const 
 gb_status gb_node_add_int(gb_node *n, const char *name, int64_t v);
 gb_status gb_node_add_float(gb_node *n, const char *name, float v);
 gb_status gb_node_add_ints(gb_node *n, const char *name, const int64_t *v, int count);
+gb_status gb_node_add_floats(gb_node *n, const char *name, const float *v, int count);
 gb_status gb_node_add_string(gb_node *n, const char *name, const char *s);
 /* Resolves op ids, runs each op's init, checks arity and topological order. */
 gb_status gb_model_finalize(gb_model *m);

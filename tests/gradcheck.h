@@ -14,6 +14,12 @@ typedef struct gc_opts {
     double atol, rtol; /* defaults 2e-3, 2e-2 */
     int training;      /* run the model in training mode */
     int verbose;
+    /* Piecewise-linear models (ReLU, max-pool) have kinks; in float32 some
+     * elements sit within h of one. With kink_aware, each element's one-sided
+     * differences are compared first: where they disagree a kink lies within
+     * h, the step shrinks (h/4, h/16), and an element still at a kink must
+     * match one of its one-sided derivatives. */
+    int kink_aware;
 } gc_opts;
 
 gc_opts gc_default_opts(void);

@@ -144,7 +144,17 @@ gb_status gb_node_add_ints(gb_node *n, const char *name, const int64_t *v, int c
     if (!a) return GB_ERR_NOMEM;
     a->ints = gb_malloc((size_t)(count ? count : 1) * sizeof *v);
     if (!a->ints) return GB_ERR_NOMEM;
-    memcpy(a->ints, v, (size_t)count * sizeof *v);
+    if (count) memcpy(a->ints, v, (size_t)count * sizeof *v); /* v may be NULL when empty */
+    a->n = count;
+    return GB_OK;
+}
+
+gb_status gb_node_add_floats(gb_node *n, const char *name, const float *v, int count) {
+    gb_attr *a = attr_push(n, name, GB_ATTR_FLOATS);
+    if (!a) return GB_ERR_NOMEM;
+    a->floats = gb_malloc((size_t)(count ? count : 1) * sizeof *v);
+    if (!a->floats) return GB_ERR_NOMEM;
+    if (count) memcpy(a->floats, v, (size_t)count * sizeof *v);
     a->n = count;
     return GB_OK;
 }

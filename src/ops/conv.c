@@ -1,3 +1,367 @@
-/* PLACEHOLDER: being written. */
+/* conv.c — ONNX Conv (opset 13) on NCHW images, 2-D only: strides, pads,
+ * dilations, groups, auto_pad, optional bias.
+ *
+ * The math is im2col + GEMM (Chellapilla, Puri & Simard, "High Performance
+ * Convolutional Neural Networks for Document Processing", 2006; Caffe's
+ * im2col/col2im). Per image, the columns matrix cols (C*kH*kW, OH*OW) holds
+ * in row (c, i, j) the input pixels that kernel tap (c, i, j) meets at each
+ * output position, so for each group g
+ *     Y[g] (M/G, P)    = W[g] (M/G, Kg) . cols[g] (Kg, P)     forward
+ *     dW[g] (M/G, Kg) += dY[g] . cols[g]^T                   weight gradient
+ *     dcols[g] (Kg, P) = W[g]^T . dY[g];  dX += col2im(dcols) input gradient
+ * with P = OH*OW and Kg = C/G*kH*kW. A 1x1 stride-1 unpadded conv is its own
+ * columns matrix and skips im2col.
+ *
+ * Parallelism: images are split across OpenMP threads, each running
+ * single-threaded GEMMs on its own cache-sized column buffer (faster on this
+ * 2-core target than one big multi-threaded GEMM plus a transpose, and it
+ * keeps one writer per output image). Weight gradients go to per-thread
+ * partial sums added in thread order, so results depend only on the thread
+ * count. Columns are recomputed in backward rather than kept: attacks never
+ * need them (dW is skipped) and the recompute is cheap next to the GEMMs.
+ */
 #include "internal.h"
-const gb_op_def gb_opdef_CONV = {"Conv", 1, 1, 1, NULL, NULL, NULL, NULL};
+#include "ops/window.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+typedef struct conv_geom {
+    int64_t N, C, H, W;      /* input */
+    int64_t M, OH, OW;       /* output */
+    int64_t G, Cg, Mg;       /* groups; channels per group in and out */
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl;
+    int64_t P;  /* OH*OW: output positions */
+    int64_t K;  /* C*kh*kw: rows of an image's columns */
+    int64_t Kg; /* Cg*kh*kw: rows of one group's columns */
+    int direct; /* 1x1, stride 1, no pads: the image is its own columns matrix */
+} conv_geom;
+
+static conv_geom conv_geometry(const gb_node *n, const gb_tensor *x, const gb_tensor *w,
+                               const gb_tensor *y) {
+    const gb_op_params *p = &n->p;
+    conv_geom g;
+    g.N = x->shape[0], g.C = x->shape[1], g.H = x->shape[2], g.W = x->shape[3];
+    g.M = w->shape[0], g.OH = y->shape[2], g.OW = y->shape[3];
+    g.G = p->group, g.Cg = g.C / g.G, g.Mg = g.M / g.G;
+    g.kh = w->shape[2], g.kw = w->shape[3];
+    g.sh = p->stride[0], g.sw = p->stride[1], g.dh = p->dilation[0], g.dw = p->dilation[1];
+    g.pt = p->pads[0], g.pl = p->pads[1];
+    g.P = g.OH * g.OW;
+    g.K = g.C * g.kh * g.kw;
+    g.Kg = g.Cg * g.kh * g.kw;
+    g.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
+               p->pads[2] == 0 && p->pads[3] == 0;
+    return g;
+}
+
+/* ---- im2col / col2im (one image) ---------------------------------------- */
+
+/* One tap (c, i, j) of the columns is a (OH, OW) image: output position
+ * (oh, ow) reads input pixel (oh*sh + offh, ow*sw + offw) of channel c, or
+ * padding. [olo, ohi) are the rows and [lo, hi) the columns that read the
+ * input. */
+typedef struct conv_tap {
+    int64_t offh, offw, olo, ohi, lo, hi;
+} conv_tap;
+
+static conv_tap tap_at(const conv_geom *g, int64_t i, int64_t j) {
+    conv_tap t;
+    t.offh = i * g->dh - g->pt;
+    t.offw = j * g->dw - g->pl;
+    win_valid_range(t.offh, g->sh, g->H, g->OH, &t.olo, &t.ohi);
+    win_valid_range(t.offw, g->sw, g->W, g->OW, &t.lo, &t.hi);
+    return t;
+}
+
+/* With stride 1 and OW == W (the usual "same" padding) a tap is the input
+ * plane shifted by offh*W + offw, so consecutive output rows read
+ * consecutive memory: the tap is one long copy (or add) over flat index q,
+ * after which the side-padding positions, where the shift wrapped into a
+ * neighbouring row, are fixed up. Clipping [a, b) to the plane only ever
+ * drops side-padding positions. */
+static int tap_is_flat(const conv_geom *g) { return g->sh == 1 && g->sw == 1 && g->OW == g->W; }
+
+static void tap_flat_range(const conv_geom *g, const conv_tap *t, int64_t *a, int64_t *b,
+                           int64_t *shift) {
+    *shift = t->offh * g->W + t->offw;
+    *a = GB_MAX(t->olo * g->OW, -*shift);
+    *b = GB_MIN(t->ohi * g->OW, g->H * g->W - *shift);
+}
+
+/* Sets the side-padding positions of the valid rows of a tap to 0. */
+static void tap_zero_sides(float *row, const conv_geom *g, const conv_tap *t) {
+    for (int64_t ow = 0; ow < t->lo; ow++)
+        for (int64_t oh = t->olo; oh < t->ohi; oh++) row[oh * g->OW + ow] = 0;
+    for (int64_t ow = t->hi; ow < g->OW; ow++)
+        for (int64_t oh = t->olo; oh < t->ohi; oh++) row[oh * g->OW + ow] = 0;
+}
+
+/* cols (K, P) from x (C, H, W); taps that land in the padding read 0. */
+static void im2col(float *cols, const float *x, const conv_geom *g) {
+    const int64_t OW = g->OW, sw = g->sw, sh = g->sh;
+    for (int64_t c = 0; c < g->C; c++) {
+        const float *xc = x + c * g->H * g->W;
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                float *row = cols + ((c * g->kh + i) * g->kw + j) * g->P;
+                conv_tap t = tap_at(g, i, j);
+                /* Rows above and below the input are all padding. */
+                memset(row, 0, (size_t)(t.olo * OW) * sizeof *row);
+                memset(row + t.ohi * OW, 0, (size_t)((g->OH - t.ohi) * OW) * sizeof *row);
+                if (tap_is_flat(g)) {
+                    int64_t a, b, shift;
+                    tap_flat_range(g, &t, &a, &b, &shift);
+                    if (b > a) memcpy(row + a, xc + a + shift, (size_t)(b - a) * sizeof *row);
+                    tap_zero_sides(row, g, &t);
+                    continue;
+                }
+                for (int64_t oh = t.olo; oh < t.ohi; oh++) {
+                    float *r = row + oh * OW;
+                    const float *xr = xc + (oh * sh + t.offh) * g->W;
+                    for (int64_t ow = 0; ow < t.lo; ow++) r[ow] = 0;
+                    for (int64_t ow = t.lo; ow < t.hi; ow++) r[ow] = xr[ow * sw + t.offw];
+                    for (int64_t ow = t.hi; ow < OW; ow++) r[ow] = 0;
+                }
+            }
+    }
+}
+
+/* dx (C, H, W) += the columns gradient dcols (K, P) scattered back to the
+ * pixels each tap read; padding taps are dropped. dcols is scratch and gets
+ * its side-padding positions zeroed on the flat path. */
+static void col2im_add(float *dx, float *dcols, const conv_geom *g) {
+    const int64_t OW = g->OW, sw = g->sw, sh = g->sh;
+    for (int64_t c = 0; c < g->C; c++) {
+        float *dxc = dx + c * g->H * g->W;
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                float *row = dcols + ((c * g->kh + i) * g->kw + j) * g->P;
+                conv_tap t = tap_at(g, i, j);
+                if (tap_is_flat(g)) {
+                    int64_t a, b, shift;
+                    tap_flat_range(g, &t, &a, &b, &shift);
+                    tap_zero_sides(row, g, &t);
+                    for (int64_t q = a; q < b; q++) dxc[q + shift] += row[q];
+                    continue;
+                }
+                for (int64_t oh = t.olo; oh < t.ohi; oh++) {
+                    const float *r = row + oh * OW;
+                    float *xr = dxc + (oh * sh + t.offh) * g->W;
+                    for (int64_t ow = t.lo; ow < t.hi; ow++) xr[ow * sw + t.offw] += r[ow];
+                }
+            }
+    }
+}
+
+/* ---- kernels on one image ----------------------------------------------- */
+
+/* y (M, P) = conv of x (C, H, W) with w (M, Cg, kh, kw) plus b (M) or NULL;
+ * cols (K, P) is workspace. */
+static void conv2d_forward_image(float *y, const float *x, const float *w, const float *b,
+                                 float *cols, const conv_geom *g) {
+    const float *c = x;
+    if (!g->direct) {
+        im2col(cols, x, g);
+        c = cols;
+    }
+    if (b)
+        for (int64_t m = 0; m < g->M; m++)
+            for (int64_t q = 0; q < g->P; q++) y[m * g->P + q] = b[m];
+    for (int64_t k = 0; k < g->G; k++)
+        gb_sgemm(0, 0, g->Mg, g->P, g->Kg, 1.0f, w + k * g->Mg * g->Kg, g->Kg, c + k * g->Kg * g->P,
+                 g->P, b ? 1.0f : 0.0f, y + k * g->Mg * g->P, g->P);
+}
+
+/* Gradients of one image: dx (C, H, W) += ..., dw (M, Kg) += ... (either may
+ * be NULL) from dy (M, P); cols and dcols (K, P) are workspace. */
+static void conv2d_backward_image(float *dx, float *dw, const float *dy, const float *x,
+                                  const float *w, float *cols, float *dcols, const conv_geom *g) {
+    if (dw) {
+        const float *c = x;
+        if (!g->direct) {
+            im2col(cols, x, g);
+            c = cols;
+        }
+        for (int64_t k = 0; k < g->G; k++)
+            gb_sgemm(0, 1, g->Mg, g->Kg, g->P, 1.0f, dy + k * g->Mg * g->P, g->P,
+                     c + k * g->Kg * g->P, g->P, 1.0f, dw + k * g->Mg * g->Kg, g->Kg);
+    }
+    if (dx) {
+        /* The direct case accumulates straight into dx; otherwise through dcols. */
+        float *dc = g->direct ? dx : dcols;
+        for (int64_t k = 0; k < g->G; k++)
+            gb_sgemm(1, 0, g->Kg, g->P, g->Mg, 1.0f, w + k * g->Mg * g->Kg, g->Kg,
+                     dy + k * g->Mg * g->P, g->P, g->direct ? 1.0f : 0.0f, dc + k * g->Kg * g->P,
+                     g->P);
+        if (!g->direct) col2im_add(dx, dcols, g);
+    }
+}
+
+/* Sum of v[0..n) in 8 double lanes: a plain running sum is one long chain
+ * of dependent adds, this vectorizes, and the fixed order keeps results
+ * reproducible. */
+static double sum_lanes(const float *v, int64_t n) {
+    double acc[8] = {0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int l = 0; l < 8; l++) acc[l] += v[k + l];
+    double s = 0;
+    for (; k < n; k++) s += v[k];
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
+/* ---- threading ---------------------------------------------------------- */
+
+/* Threads for the image loop: at most one per image, and no more than the
+ * per-thread buffers planned in infer. */
+static int conv_threads(const gb_node *n, const conv_geom *g) {
+    int64_t t = GB_MIN((int64_t)gb_get_num_threads(), g->N);
+    int64_t per = g->Mg * g->Kg * g->G;
+    if (per > 0) t = GB_MIN(t, n->scratch[2].size / per);
+    return t < 1 ? 1 : (int)t;
+}
+
+/* With several images in flight each GEMM must run on its own thread: the
+ * pthreads OpenBLAS would otherwise start its own threads from inside each
+ * OpenMP thread and oversubscribe the cores. (Process-global setting: two
+ * models run concurrently from different user threads would race on it.) */
+static int blas_serial_begin(int nt) {
+    int saved = openblas_get_num_threads();
+    if (nt > 1) openblas_set_num_threads(1);
+    return saved;
+}
+
+static void blas_serial_end(int nt, int saved) {
+    if (nt > 1) openblas_set_num_threads(saved);
+}
+
+/* ---- the op ------------------------------------------------------------- */
+
+static gb_status conv_init(gb_node *n) {
+    GB_TRY(win_parse(n));
+    GB_TRY(gb_attr_int(n, "group", 1, &n->p.group));
+    if (n->p.group < 1)
+        return gb_error(GB_ERR_FORMAT, "node '%s' (Conv): group %lld is not positive", n->name,
+                        (long long)n->p.group);
+    return GB_OK;
+}
+
+static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+    if (!in[0] || !in[1]) return gb_error(GB_ERR_FORMAT, "required input X or W is missing");
+    const gb_tensor *x = &in[0]->t, *w = &in[1]->t;
+    const gb_op_params *p = &n->p;
+    char xs[128], ws[128];
+    gb_shape_str(x->ndim, x->shape, xs, sizeof xs);
+    gb_shape_str(w->ndim, w->shape, ws, sizeof ws);
+    if (x->ndim != 4)
+        return gb_error(GB_ERR_UNSUPPORTED,
+                        "only 2-D convolution on (N, C, H, W) input is supported; input is %s", xs);
+    if (w->ndim != 4)
+        return gb_error(GB_ERR_UNSUPPORTED,
+                        "only 2-D convolution is supported; weight is %s, expected (M, C/group, kH, kW)",
+                        ws);
+    for (int i = 1; i < 4; i++)
+        if (x->shape[i] < 1 || w->shape[i - 1] < 1 || w->shape[3] < 1)
+            return gb_error(GB_ERR_SHAPE, "empty input %s or weight %s", xs, ws);
+    int64_t C = x->shape[1], M = w->shape[0], G = p->group;
+    if (C % G)
+        return gb_error(GB_ERR_SHAPE, "group %lld does not divide the %lld input channels of %s",
+                        (long long)G, (long long)C, xs);
+    if (M % G)
+        return gb_error(GB_ERR_SHAPE, "group %lld does not divide the %lld output channels of weight %s",
+                        (long long)G, (long long)M, ws);
+    if (w->shape[1] != C / G)
+        return gb_error(GB_ERR_SHAPE,
+                        "channel mismatch: weight %s expects %lld input channels per group, input %s "
+                        "has %lld channels in %lld group(s)",
+                        ws, (long long)w->shape[1], xs, (long long)C, (long long)G);
+    if (p->kernel[0] && (p->kernel[0] != w->shape[2] || p->kernel[1] != w->shape[3]))
+        return gb_error(GB_ERR_SHAPE, "kernel_shape (%lld, %lld) does not match weight %s",
+                        (long long)p->kernel[0], (long long)p->kernel[1], ws);
+    if (n->nin > 2 && in[2] && (in[2]->t.ndim != 1 || in[2]->t.shape[0] != M)) {
+        char bs[128];
+        return gb_error(GB_ERR_SHAPE, "bias %s does not match the %lld output channels",
+                        gb_shape_str(in[2]->t.ndim, in[2]->t.shape, bs, sizeof bs), (long long)M);
+    }
+    /* win_resolve reads the kernel from the params; take it from the weight. */
+    n->p.kernel[0] = w->shape[2];
+    n->p.kernel[1] = w->shape[3];
+    int64_t oh, ow;
+    gb_status s = win_resolve(n, x->shape[2], x->shape[3], 0, &oh, &ow);
+    if (s != GB_OK) return s;
+    int64_t ys[4] = {x->shape[0], M, oh, ow};
+    GB_TRY(gb_tensor_resize(out[0], 4, ys));
+    conv_geom g = conv_geometry(n, x, w, out[0]);
+    int64_t nt = gb_get_num_threads();
+    int64_t cols = g.K * g.P;
+    if (cols > GB_MAX_ELEMENTS) return gb_error(GB_ERR_NOMEM, "im2col buffer of absurd size");
+    n->scratch_need[0] = g.direct ? 0 : nt * cols; /* per-thread columns */
+    n->scratch_need[1] = g.direct ? 0 : nt * cols; /* per-thread column gradients */
+    n->scratch_need[2] = nt * M * g.Kg;            /* per-thread weight-gradient partials */
+    return GB_OK;
+}
+
+static void conv_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
+                         const gb_exec *ex) {
+    (void)ex;
+    conv_geom g = conv_geometry(n, in[0], in[1], out[0]);
+    const float *x = in[0]->data, *w = in[1]->data;
+    const float *b = n->nin > 2 && in[2] ? in[2]->data : NULL;
+    float *y = out[0]->data;
+    float *cols = n->scratch[0].data;
+    int nt = conv_threads(n, &g);
+    int saved = blas_serial_begin(nt);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t i = 0; i < g.N; i++) {
+        float *c = g.direct ? NULL : cols + omp_get_thread_num() * g.K * g.P;
+        conv2d_forward_image(y + i * g.M * g.P, x + i * g.C * g.H * g.W, w, b, c, &g);
+    }
+    blas_serial_end(nt, saved);
+}
+
+static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
+                          gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex) {
+    (void)ex;
+    conv_geom g = conv_geometry(n, in[0], in[1], out[0]);
+    const float *x = in[0]->data, *w = in[1]->data, *dy = dout[0]->data;
+    float *dx = din[0] ? din[0]->data : NULL;
+    float *dw = din[1] ? din[1]->data : NULL;
+    float *db = n->nin > 2 && din[2] ? din[2]->data : NULL;
+    if (dx || dw) {
+        int nt = conv_threads(n, &g);
+        int64_t wsize = g.M * g.Kg;
+        float *part = n->scratch[2].data;
+        if (dw) memset(part, 0, (size_t)(nt * wsize) * sizeof *part);
+        int saved = blas_serial_begin(nt);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int64_t i = 0; i < g.N; i++) {
+            int t = omp_get_thread_num();
+            float *cols = g.direct ? NULL : n->scratch[0].data + t * g.K * g.P;
+            float *dcols = g.direct ? NULL : n->scratch[1].data + t * g.K * g.P;
+            conv2d_backward_image(dx ? dx + i * g.C * g.H * g.W : NULL, dw ? part + t * wsize : NULL,
+                                  dy + i * g.M * g.P, x + i * g.C * g.H * g.W, w, cols, dcols, &g);
+        }
+        blas_serial_end(nt, saved);
+        if (dw) {
+#pragma omp parallel for schedule(static) if (wsize > 4096)
+            for (int64_t k = 0; k < wsize; k++) {
+                float s = 0;
+                for (int t = 0; t < nt; t++) s += part[t * wsize + k];
+                dw[k] += s;
+            }
+        }
+    }
+    if (db) {
+#pragma omp parallel for schedule(static) if (g.M >= 8)
+        for (int64_t m = 0; m < g.M; m++) {
+            double s = 0;
+            for (int64_t i = 0; i < g.N; i++) s += sum_lanes(dy + (i * g.M + m) * g.P, g.P);
+            db[m] += (float)s;
+        }
+    }
+}
+
+const gb_op_def gb_opdef_CONV = {"Conv", 2, 3, 1, conv_init, conv_infer, conv_forward,
+                                 conv_backward};

@@ -1,5 +1,290 @@
-/* PLACEHOLDER: being written. */
+/* pool.c — ONNX MaxPool, AveragePool (opset 13, 2-D windows on NCHW) and
+ * GlobalAveragePool, forward and backward.
+ *
+ * MaxPool treats padding as -inf and routes each output's gradient to the
+ * input that won (the first maximum on ties, as PyTorch); the winners'
+ * in-plane indices are kept in scratch between forward and backward.
+ * AveragePool divides by the window area clipped to the padded input
+ * (count_include_pad=1) or to the real input (count_include_pad=0), PyTorch's
+ * avg_pool2d rule, so that ceil_mode windows overhanging the end padding are
+ * not charged for the overhang. Window geometry: ops/window.h.
+ *
+ * Every (image, channel) plane is independent: planes are split across
+ * threads and each output and input-gradient element has one writer.
+ */
 #include "internal.h"
-const gb_op_def gb_opdef_MAX_POOL = {"MaxPool", 1, 1, 1, NULL, NULL, NULL, NULL};
-const gb_op_def gb_opdef_AVERAGE_POOL = {"AveragePool", 1, 1, 1, NULL, NULL, NULL, NULL};
-const gb_op_def gb_opdef_GLOBAL_AVERAGE_POOL = {"GlobalAveragePool", 1, 1, 1, NULL, NULL, NULL, NULL};
+#include "ops/window.h"
+
+#include <math.h>
+
+typedef struct pool_geom {
+    int64_t planes, H, W, OH, OW;
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+} pool_geom;
+
+static pool_geom pool_geometry(const gb_node *n, const gb_tensor *x, const gb_tensor *y) {
+    const gb_op_params *p = &n->p;
+    return (pool_geom){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
+                       y->shape[3], p->kernel[0], p->kernel[1], p->stride[0], p->stride[1],
+                       p->dilation[0], p->dilation[1], p->pads[0], p->pads[1], p->pads[2],
+                       p->pads[3]};
+}
+
+/* Shared attribute parsing: kernel_shape is required, pads must stay below
+ * the kernel (as onnxruntime requires, so no window is all padding). */
+static gb_status pool_init_common(gb_node *n) {
+    GB_TRY(win_parse(n));
+    if (!n->p.kernel[0])
+        return gb_error(GB_ERR_FORMAT, "node '%s' (%s): missing attribute kernel_shape", n->name,
+                        n->op_type);
+    int64_t ceil_mode;
+    GB_TRY(gb_attr_int(n, "ceil_mode", 0, &ceil_mode));
+    n->p.ceil_mode = ceil_mode != 0;
+    for (int i = 0; i < 4; i++)
+        if (n->p.pads[i] >= n->p.kernel[i % 2])
+            return gb_error(GB_ERR_UNSUPPORTED,
+                            "node '%s' (%s): pads (%lld, %lld, %lld, %lld) must be smaller than "
+                            "kernel_shape (%lld, %lld)",
+                            n->name, n->op_type, (long long)n->p.pads[0], (long long)n->p.pads[1],
+                            (long long)n->p.pads[2], (long long)n->p.pads[3],
+                            (long long)n->p.kernel[0], (long long)n->p.kernel[1]);
+    return GB_OK;
+}
+
+/* (N, C, H, W) -> (N, C, OH, OW); scratch_per_out floats of scratch per output. */
+static gb_status pool_infer_common(gb_node *n, const gb_value *const *in, gb_tensor **out,
+                                   int scratch_per_out) {
+    if (!in[0]) return gb_error(GB_ERR_FORMAT, "required input X is missing");
+    const gb_tensor *x = &in[0]->t;
+    char xs[128];
+    if (x->ndim != 4)
+        return gb_error(GB_ERR_UNSUPPORTED,
+                        "only 2-D pooling on (N, C, H, W) input is supported; input is %s",
+                        gb_shape_str(x->ndim, x->shape, xs, sizeof xs));
+    if (x->shape[2] * x->shape[3] > INT32_MAX)
+        return gb_error(GB_ERR_UNSUPPORTED, "input plane of %lld pixels is too large",
+                        (long long)(x->shape[2] * x->shape[3]));
+    int64_t oh, ow;
+    GB_TRY(win_resolve(n, x->shape[2], x->shape[3], n->p.ceil_mode, &oh, &ow));
+    int64_t ys[4] = {x->shape[0], x->shape[1], oh, ow};
+    GB_TRY(gb_tensor_resize(out[0], 4, ys));
+    n->scratch_need[0] = scratch_per_out * out[0]->size;
+    return GB_OK;
+}
+
+/* ---- MaxPool ------------------------------------------------------------- */
+
+static gb_status maxpool_init(gb_node *n) {
+    GB_TRY(pool_init_common(n));
+    int64_t order;
+    GB_TRY(gb_attr_int(n, "storage_order", 0, &order));
+    if (order != 0)
+        return gb_error(GB_ERR_UNSUPPORTED,
+                        "node '%s' (MaxPool): storage_order %lld (column-major indices) is not "
+                        "supported",
+                        n->name, (long long)order);
+    return GB_OK;
+}
+
+static gb_status maxpool_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+    return pool_infer_common(n, in, out, 1);
+}
+
+/* y (planes, OH, OW) = window maxima of x (planes, H, W); arg (same shape as
+ * y) = in-plane index of each winner, -1 if the window held only padding. */
+static void maxpool2d_forward(float *y, int32_t *arg, const float *x, const pool_geom *g) {
+#pragma omp parallel for schedule(static) if (g->planes * g->OH * g->OW > 16384)
+    for (int64_t pc = 0; pc < g->planes; pc++) {
+        const float *xp = x + pc * g->H * g->W;
+        float *yp = y + pc * g->OH * g->OW;
+        int32_t *ap = arg + pc * g->OH * g->OW;
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                float best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t i = 0; i < g->kh; i++) {
+                    int64_t ih = oh * g->sh - g->pt + i * g->dh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        int64_t iw = ow * g->sw - g->pl + j * g->dw;
+                        if (iw < 0 || iw >= g->W) continue;
+                        float v = xp[ih * g->W + iw];
+                        if (v > best || at < 0) {
+                            best = v;
+                            at = ih * g->W + iw;
+                        }
+                    }
+                }
+                yp[oh * g->OW + ow] = best;
+                ap[oh * g->OW + ow] = (int32_t)at;
+            }
+    }
+}
+
+/* dx (planes, H, W) += dy routed to the recorded winners. */
+static void maxpool2d_backward(float *dx, const float *dy, const int32_t *arg, const pool_geom *g) {
+    int64_t po = g->OH * g->OW;
+#pragma omp parallel for schedule(static) if (g->planes * po > 16384)
+    for (int64_t pc = 0; pc < g->planes; pc++) {
+        float *dxp = dx + pc * g->H * g->W;
+        for (int64_t k = pc * po; k < (pc + 1) * po; k++)
+            if (arg[k] >= 0) dxp[arg[k]] += dy[k];
+    }
+}
+
+/* The scratch buffer holds int32 indices; it is only ever accessed as int32. */
+static int32_t *maxpool_arg(gb_node *n) { return (int32_t *)(void *)n->scratch[0].data; }
+
+static void maxpool_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
+                            const gb_exec *ex) {
+    (void)ex;
+    pool_geom g = pool_geometry(n, in[0], out[0]);
+    maxpool2d_forward(out[0]->data, maxpool_arg(n), in[0]->data, &g);
+}
+
+static void maxpool_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
+                             gb_tensor *const *din, const gb_tensor *const *dout,
+                             const gb_exec *ex) {
+    (void)ex;
+    if (!din[0]) return;
+    pool_geom g = pool_geometry(n, in[0], out[0]);
+    maxpool2d_backward(din[0]->data, dout[0]->data, maxpool_arg(n), &g);
+}
+
+const gb_op_def gb_opdef_MAX_POOL = {"MaxPool", 1, 1, 1, maxpool_init, maxpool_infer,
+                                     maxpool_forward, maxpool_backward};
+
+/* ---- AveragePool ----------------------------------------------------------- */
+
+static gb_status avgpool_init(gb_node *n) {
+    GB_TRY(pool_init_common(n));
+    int64_t cip;
+    GB_TRY(gb_attr_int(n, "count_include_pad", 0, &cip));
+    n->p.count_include_pad = cip != 0;
+    return GB_OK;
+}
+
+static gb_status avgpool_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+    return pool_infer_common(n, in, out, 0);
+}
+
+/* Taps of a window along one dimension: [*lo, *hi) are the taps inside the
+ * input; the return value is the divisor's share (taps inside the padded
+ * input if include_pad, else hi - lo). */
+static int64_t avg_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pad_end,
+                        int include_pad, int64_t *lo, int64_t *hi) {
+    int64_t l = 0, h = k, padded = 0;
+    while (l < k && start + l * d < 0) l++;
+    while (h > l && start + (h - 1) * d >= in) h--;
+    for (int64_t t = 0; t < k; t++) padded += start + t * d < in + pad_end;
+    *lo = l;
+    *hi = h;
+    return include_pad ? padded : h - l;
+}
+
+/* y (planes, OH, OW) = window means of x (planes, H, W). */
+static void avgpool2d_forward(float *y, const float *x, const pool_geom *g, int include_pad) {
+#pragma omp parallel for schedule(static) if (g->planes * g->OH * g->OW > 16384)
+    for (int64_t pc = 0; pc < g->planes; pc++) {
+        const float *xp = x + pc * g->H * g->W;
+        float *yp = y + pc * g->OH * g->OW;
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            int64_t h0 = oh * g->sh - g->pt, ilo, ihi;
+            int64_t nh = avg_taps(h0, g->kh, g->dh, g->H, g->pb, include_pad, &ilo, &ihi);
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                int64_t w0 = ow * g->sw - g->pl, jlo, jhi;
+                int64_t nw = avg_taps(w0, g->kw, g->dw, g->W, g->pr, include_pad, &jlo, &jhi);
+                float s = 0;
+                for (int64_t i = ilo; i < ihi; i++)
+                    for (int64_t j = jlo; j < jhi; j++) s += xp[(h0 + i * g->dh) * g->W + w0 + j * g->dw];
+                yp[oh * g->OW + ow] = nh * nw > 0 ? s / (float)(nh * nw) : 0.0f;
+            }
+        }
+    }
+}
+
+/* dx (planes, H, W) += each dy spread evenly over its window. */
+static void avgpool2d_backward(float *dx, const float *dy, const pool_geom *g, int include_pad) {
+#pragma omp parallel for schedule(static) if (g->planes * g->OH * g->OW > 16384)
+    for (int64_t pc = 0; pc < g->planes; pc++) {
+        float *dxp = dx + pc * g->H * g->W;
+        const float *dyp = dy + pc * g->OH * g->OW;
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            int64_t h0 = oh * g->sh - g->pt, ilo, ihi;
+            int64_t nh = avg_taps(h0, g->kh, g->dh, g->H, g->pb, include_pad, &ilo, &ihi);
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                int64_t w0 = ow * g->sw - g->pl, jlo, jhi;
+                int64_t nw = avg_taps(w0, g->kw, g->dw, g->W, g->pr, include_pad, &jlo, &jhi);
+                if (nh * nw == 0) continue;
+                float v = dyp[oh * g->OW + ow] / (float)(nh * nw);
+                for (int64_t i = ilo; i < ihi; i++)
+                    for (int64_t j = jlo; j < jhi; j++) dxp[(h0 + i * g->dh) * g->W + w0 + j * g->dw] += v;
+            }
+        }
+    }
+}
+
+static void avgpool_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
+                            const gb_exec *ex) {
+    (void)ex;
+    pool_geom g = pool_geometry(n, in[0], out[0]);
+    avgpool2d_forward(out[0]->data, in[0]->data, &g, n->p.count_include_pad);
+}
+
+static void avgpool_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
+                             gb_tensor *const *din, const gb_tensor *const *dout,
+                             const gb_exec *ex) {
+    (void)ex;
+    if (!din[0]) return;
+    pool_geom g = pool_geometry(n, in[0], out[0]);
+    avgpool2d_backward(din[0]->data, dout[0]->data, &g, n->p.count_include_pad);
+}
+
+const gb_op_def gb_opdef_AVERAGE_POOL = {"AveragePool", 1, 1, 1, avgpool_init, avgpool_infer,
+                                         avgpool_forward, avgpool_backward};
+
+/* ---- GlobalAveragePool: mean over all spatial dimensions ----------------- */
+
+static gb_status gap_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+    (void)n;
+    if (!in[0]) return gb_error(GB_ERR_FORMAT, "required input X is missing");
+    const gb_tensor *x = &in[0]->t;
+    char xs[128];
+    if (x->ndim < 3)
+        return gb_error(GB_ERR_SHAPE, "input %s has no spatial dimensions (expected (N, C, H, W))",
+                        gb_shape_str(x->ndim, x->shape, xs, sizeof xs));
+    int64_t ys[GB_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) ys[i] = i < 2 ? x->shape[i] : 1;
+    return gb_tensor_resize(out[0], x->ndim, ys);
+}
+
+static void gap_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
+                        const gb_exec *ex) {
+    (void)n, (void)ex;
+    int64_t planes = out[0]->size, hw = planes ? in[0]->size / planes : 0;
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+#pragma omp parallel for schedule(static) if (in[0]->size > 65536)
+    for (int64_t pc = 0; pc < planes; pc++) {
+        float s = 0;
+        for (int64_t k = 0; k < hw; k++) s += x[pc * hw + k];
+        y[pc] = s / (float)hw;
+    }
+}
+
+static void gap_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
+                         gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex) {
+    (void)n, (void)ex;
+    if (!din[0]) return;
+    int64_t planes = out[0]->size, hw = planes ? in[0]->size / planes : 0;
+    float *dx = din[0]->data;
+    const float *dy = dout[0]->data;
+#pragma omp parallel for schedule(static) if (in[0]->size > 65536)
+    for (int64_t pc = 0; pc < planes; pc++) {
+        float v = dy[pc] / (float)hw;
+        for (int64_t k = 0; k < hw; k++) dx[pc * hw + k] += v;
+    }
+}
+
+const gb_op_def gb_opdef_GLOBAL_AVERAGE_POOL = {"GlobalAveragePool", 1, 1, 1, NULL, gap_infer,
+                                                gap_forward, gap_backward};

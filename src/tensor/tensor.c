@@ -44,7 +44,7 @@ gb_tensor *gb_tensor_new(int ndim, const int64_t *shape) {
         gb_free(t);
         return NULL;
     }
-    memset(t->data, 0, (size_t)t->size * sizeof(float));
+    if (t->size) memset(t->data, 0, (size_t)t->size * sizeof(float));
     return t;
 }
 

@@ -1,0 +1,105 @@
+/* cmd_train.c — `gibbon train`: build a zoo model, train it, save ONNX. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char summary[4096];
+
+int cmd_train(int argc, char **argv) {
+    gb_train_params p = gb_train_default_params();
+    const char *arch = "cnn", *data = "fashion-mnist:train", *test = "fashion-mnist:test";
+    const char *out = NULL, *checkpoint = NULL, *optimizer = "adam", *schedule = "cosine";
+    int resume = 0;
+    cli_opt opts[] = {
+        {"arch", OPT_STR, &arch, "architecture: a zoo name or description (default cnn)"},
+        {"data", OPT_STR, &data, "training set (default fashion-mnist:train)"},
+        {"test", OPT_STR, &test, "test set evaluated each epoch, or 'none' (default fashion-mnist:test)"},
+        {"out", OPT_STR, &out, "where to save the trained model (.onnx, required)"},
+        {"epochs", OPT_INT, &p.epochs, "epochs (default 10)"},
+        {"batch", OPT_INT, &p.batch_size, "batch size (default 128)"},
+        {"optimizer", OPT_STR, &optimizer, "adam (AdamW) or sgd (momentum) (default adam)"},
+        {"lr", OPT_FLOAT, &p.lr, "peak learning rate (default 0.001)"},
+        {"momentum", OPT_FLOAT, &p.momentum, "SGD momentum (default 0.9)"},
+        {"weight-decay", OPT_FLOAT, &p.weight_decay, "weight decay on weights (default 0)"},
+        {"schedule", OPT_STR, &schedule, "constant, step or cosine (default cosine)"},
+        {"step-every", OPT_INT, &p.step_every, "epochs between steps for --schedule step (default 10)"},
+        {"gamma", OPT_FLOAT, &p.step_gamma, "lr factor per step for --schedule step (default 0.1)"},
+        {"warmup", OPT_INT, &p.warmup_epochs, "epochs of linear warm-up (default 0)"},
+        {"augment", OPT_FLAG, &p.augment, "random flips and 2-pixel shifts"},
+        {"label-smoothing", OPT_FLOAT, &p.label_smoothing, "label smoothing (default 0)"},
+        {"seed", OPT_U64, &p.seed, "seed for initialization, shuffling, dropout (default 1)"},
+        {"checkpoint", OPT_STR, &checkpoint, "checkpoint file written every epoch (default OUT.ckpt)"},
+        {"resume", OPT_FLAG, &resume, "continue from the checkpoint if it exists"},
+        {0}};
+    snprintf(summary, sizeof summary, "Trains a model from the built-in zoo and saves it as ONNX.\n\n%s",
+             gb_zoo_describe());
+    int r = cli_parse("train", summary, argc, argv, opts);
+    if (r) return r == 1 ? 0 : r;
+    if (!out) {
+        fprintf(stderr, "gibbon train: --out is required\n");
+        return 2;
+    }
+    if (strcmp(optimizer, "adam") == 0) p.optimizer = GB_OPT_ADAM;
+    else if (strcmp(optimizer, "sgd") == 0) p.optimizer = GB_OPT_SGD;
+    else {
+        fprintf(stderr, "gibbon train: --optimizer: '%s' is not adam or sgd\n", optimizer);
+        return 2;
+    }
+    if (strcmp(schedule, "constant") == 0) p.schedule = GB_SCHED_CONSTANT;
+    else if (strcmp(schedule, "step") == 0) p.schedule = GB_SCHED_STEP;
+    else if (strcmp(schedule, "cosine") == 0) p.schedule = GB_SCHED_COSINE;
+    else {
+        fprintf(stderr, "gibbon train: --schedule: '%s' is not constant, step or cosine\n", schedule);
+        return 2;
+    }
+    if (p.epochs < 1 || p.batch_size < 1 || !(p.lr > 0) || p.warmup_epochs < 0) {
+        fprintf(stderr, "gibbon train: --epochs, --batch and --lr must be positive\n");
+        return 2;
+    }
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    p.checkpoint = checkpoint ? checkpoint : ckpt;
+    p.resume = resume;
+    p.progress = cli_train_progress;
+
+    gb_dataset *train = NULL, *testset = NULL;
+    gb_model *m = NULL;
+    int rc = 0;
+    if (gb_dataset_load(data, &train)) {
+        rc = cli_fail("");
+        goto done;
+    }
+    if (strcmp(test, "none") != 0 && gb_dataset_load(test, &testset)) {
+        rc = cli_fail("");
+        goto done;
+    }
+    const gb_tensor *im = train->images;
+    if (gb_model_from_zoo(arch, (int)im->shape[1], (int)im->shape[2], (int)im->shape[3],
+                          train->num_classes, p.seed, &m)) {
+        rc = cli_fail("--arch");
+        goto done;
+    }
+    fprintf(stderr, "training %s (%lld parameters) on %s: %lld images, %d epochs\n", gb_model_arch(m),
+            (long long)gb_model_param_count(m), data, (long long)train->n, p.epochs);
+    if (gb_train(m, train, testset, &p)) {
+        rc = cli_fail("training");
+        goto done;
+    }
+    if (gb_model_save_onnx(m, out)) {
+        rc = cli_fail("");
+        goto done;
+    }
+    if (testset) {
+        float acc;
+        if (gb_evaluate(m, testset, 256, &acc, NULL)) rc = cli_fail("");
+        else printf("test accuracy %.4f (%lld examples); saved %s\n", acc, (long long)testset->n, out);
+    } else {
+        printf("saved %s\n", out);
+    }
+done:
+    gb_model_free(m);
+    gb_dataset_free(train);
+    gb_dataset_free(testset);
+    return rc;
+}
