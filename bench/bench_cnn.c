@@ -18,9 +18,14 @@
  *
  * Usage: bench_cnn [--batch 128] [--threads 2] [--warmup 3] [--reps 5]
  *                  [--iters 10] [--only train|forward|input_grad] [--profile]
+ *                  [--blas-threads N]
+ * --blas-threads is an experiment: it overrides the OpenBLAS thread count
+ * that gb_set_num_threads set (e.g. 1: OpenBLAS never starts its own
+ * threads next to the OpenMP ones).
  */
 #include "bench_profile.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +33,7 @@
 #include <time.h>
 
 typedef struct bench_opts {
-    int batch, threads, warmup, reps, iters, profile;
+    int batch, threads, warmup, reps, iters, profile, blas_threads;
     const char *only;
 } bench_opts;
 
@@ -169,6 +174,7 @@ static void measure(const char *name, void (*step)(bench_ctx *), bench_ctx *c, c
            "\"iters\": %d, \"img_per_s\": %.1f, \"cpu_wall\": %.3f, \"wall_s\": %.3f",
            name, o->batch, o->threads, o->reps, o->iters, median(ips, o->reps), median(ratio, o->reps),
            total);
+    if (o->blas_threads) printf(", \"blas_threads\": %d", o->blas_threads);
     print_list("img_per_s_reps", ips, o->reps);
     print_list("cpu_wall_reps", ratio, o->reps);
     printf("}\n");
@@ -188,7 +194,7 @@ static int parse_int(const char *flag, const char *v, int lo) {
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {128, 2, 3, 5, 10, 0, NULL};
+    bench_opts o = {128, 2, 3, 5, 10, 0, 0, NULL};
     const char *env = getenv("GIBBON_PROFILE");
     o.profile = env && *env && strcmp(env, "0") != 0;
     for (int i = 1; i < argc; i++) {
@@ -198,6 +204,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--warmup") == 0) o.warmup = parse_int(a, v, 0), i++;
         else if (strcmp(a, "--reps") == 0) o.reps = parse_int(a, v, 1), i++;
         else if (strcmp(a, "--iters") == 0) o.iters = parse_int(a, v, 1), i++;
+        else if (strcmp(a, "--blas-threads") == 0) o.blas_threads = parse_int(a, v, 1), i++;
         else if (strcmp(a, "--only") == 0 && v) o.only = v, i++;
         else if (strcmp(a, "--profile") == 0) o.profile = 1;
         else {
@@ -211,6 +218,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     gb_set_num_threads(o.threads);
+    if (o.blas_threads) openblas_set_num_threads(o.blas_threads);
 
     bench_ctx c = {0};
     check(gb_model_from_zoo("cnn", 1, 28, 28, 10, 1, &c.m), "model");

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # run.sh — gibbon vs PyTorch on the zoo "cnn", batch 128, 2 threads.
 #
-# Builds the release bench (make BUILD=release bench), then runs
-# bench_cnn and bench_torch.py alternately ROUNDS times (the order flips each
-# round so neither always runs on a warmer or quieter machine), and prints
-# one table of medians pooled over every repetition of every round:
-# images/s for each, the ratio gibbon/torch, and CPU/wall for each (about 2.0:
-# both vCPUs were ours; about 1.0 or less: the host or another process took
-# one away, and the numbers are not worth much — rerun).
-# Writes every JSON line and the table's numbers to bench/results.json
-# (atomically). Installs nothing.
+# Builds the release bench (make BUILD=release bench), then runs bench_cnn
+# and bench_torch.py alternately ROUNDS times (the order flips each round so
+# neither always runs on a warmer or quieter machine) and prints the table of
+# bench/summarize.py: median images/s of each, the ratio gibbon/torch and
+# CPU/wall of each, over the repetitions that had their CPUs (CPU/wall near
+# 2.0; near 1.0 means the host or another process took a vCPU away).
+# Writes every JSON line and the table to bench/results.json (atomically).
+# Installs nothing.
 #
 # Environment: ROUNDS (3), REPS (5), ITERS (10), WARMUP (3), BATCH (128),
-# THREADS (2), BUILD (release), PROFILE=1 adds per-op profiles (stderr of
-# both benches) after the table.
+# THREADS (2), BUILD (release); PROFILE=1 adds both per-op profiles (to
+# stderr) after the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +24,9 @@ ARGS=(--batch "$BATCH" --threads "$THREADS" --warmup "$WARMUP" --reps "$REPS" --
 have_torch=1
 if ! "$PY" -c 'import torch' 2>/dev/null; then
   have_torch=0
-  echo "run.sh: PyTorch not found under $PY; install it with" >&2
+  echo "run.sh: PyTorch not found under $PY; install Debian's package with" >&2
   echo "          sudo apt-get install python3-torch" >&2
-  echo "        (Debian's package; the python3 first on PATH is another interpreter)." >&2
-  echo "        Running gibbon alone." >&2
+  echo "        (the python3 first on PATH is another interpreter). Running gibbon alone." >&2
 fi
 
 make -j2 BUILD="$BUILD" bench >/dev/null
@@ -50,38 +48,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PY" - "$tmp/lines.jsonl" bench/results.json <<'EOF'
-import json, os, statistics, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-res = {}
-for l in lines:
-    r = res.setdefault((l["impl"], l["measure"]), {"ips": [], "cw": [], "round_medians": []})
-    r["ips"] += l["img_per_s_reps"]
-    r["cw"] += l["cpu_wall_reps"]
-    r["round_medians"].append(l["img_per_s"])
-def med(impl, m, k):
-    r = res.get((impl, m))
-    return statistics.median(r[k]) if r else float("nan")
-rows = []
-print(f"\n{'measurement':<12} {'gibbon img/s':>13} {'torch img/s':>12} {'gibbon/torch':>13} "
-      f"{'CPU/wall g':>11} {'CPU/wall t':>11}")
-for m in ("train", "forward", "input_grad"):
-    g, t = med("gibbon", m, "ips"), med("torch", m, "ips")
-    gc, tc = med("gibbon", m, "cw"), med("torch", m, "cw")
-    ratio = g / t if t == t and t > 0 else float("nan")
-    rows.append({"measure": m, "gibbon_img_per_s": g, "torch_img_per_s": t, "ratio": ratio,
-                 "gibbon_cpu_wall": gc, "torch_cpu_wall": tc,
-                 "gibbon_round_medians": res.get(("gibbon", m), {}).get("round_medians"),
-                 "torch_round_medians": res.get(("torch", m), {}).get("round_medians")})
-    print(f"{m:<12} {g:>13.0f} {t:>12.0f} {ratio:>13.2f} {gc:>11.2f} {tc:>11.2f}")
-low = [r["measure"] for r in rows if min(r["gibbon_cpu_wall"], r["torch_cpu_wall"]) < 1.6]
-if low:
-    print(f"warning: CPU/wall below 1.6 on {', '.join(low)}: the machine was contended, rerun")
-out, tmp = sys.argv[2], sys.argv[2] + ".tmp"
-with open(tmp, "w") as f:
-    json.dump({"table": rows, "runs": lines}, f, indent=1)
-os.replace(tmp, out)
-EOF
+"$PY" bench/summarize.py "$tmp/lines.jsonl" bench/results.json "$THREADS"
 
 if [ "${PROFILE:-0}" = 1 ]; then
   "$BIN" "${ARGS[@]}" --only train --profile >/dev/null

@@ -158,6 +158,38 @@ static void test_forward_and_running_stats(void) {
     bn_free(&b);
 }
 
+/* Batch statistics must not cancel when the mean dwarfs the spread: each
+ * output channel has mean B and standard deviation |scale| (biased). */
+static void test_training_large_mean(void) {
+    gb_rng r;
+    gb_rng_seed(&r, 5, 1);
+    int64_t xs[4] = {8, 2, 4, 4};
+    bn_case b = bn_build(4, xs, GB_VAL_CONST, 1, 0.9f, &r);
+    CHECK_OK(gb_model_finalize(b.m));
+    for (int64_t i = 0; i < b.x->size; i++) b.x->data[i] += 1000.0f;
+    gb_model_set_training(b.m, 1);
+    const gb_tensor *y;
+    CHECK_OK(gb_model_forward(b.m, b.x, &y));
+    const float *scale = b.m->vals[1].t.data, *bias = b.m->vals[2].t.data;
+    for (int64_t c = 0; c < 2; c++) {
+        double s = 0, ss = 0;
+        for (int64_t n = 0; n < 8; n++)
+            for (int64_t k = 0; k < 16; k++) s += y->data[(n * 2 + c) * 16 + k];
+        double mu = s / 128;
+        for (int64_t n = 0; n < 8; n++)
+            for (int64_t k = 0; k < 16; k++) {
+                double d = y->data[(n * 2 + c) * 16 + k] - mu;
+                ss += d * d;
+            }
+        double sd = sqrt(ss / 128);
+        /* epsilon 1e-3 against a variance near 1.33 shrinks sd by ~0.04%. */
+        CHECKF(fabs(mu - bias[c]) < 1e-3 && fabs(sd - fabs(scale[c])) < 2e-3 * fabs(scale[c]),
+               "channel %lld: mean %g (want %g), sd %g (want %g)", (long long)c, mu, bias[c], sd,
+               fabs(scale[c]));
+    }
+    bn_free(&b);
+}
+
 static void expect(gb_status got, gb_status want, const char *what, const char *needle) {
     CHECKF(got == want, "%s: got %s (%s), want %s", what, gb_status_name(got), gb_last_error(),
            gb_status_name(want));
@@ -198,6 +230,7 @@ int main(void) {
     RUN(test_grad_training);
     RUN(test_grad_inference);
     RUN(test_forward_and_running_stats);
+    RUN(test_training_large_mean);
     RUN(test_bad_models);
     CHECK_DONE();
 }

@@ -277,6 +277,10 @@ static void attr_neg_pads(gb_node *n) {
     int64_t p[4] = {0, -1, 0, 0};
     gb_node_add_ints(n, "pads", p, 4);
 }
+static void attr_huge_pads(gb_node *n) {
+    int64_t p[4] = {1 << 24, 1 << 24, 1 << 24, 1 << 24};
+    gb_node_add_ints(n, "pads", p, 4);
+}
 static void attr_zero_stride(gb_node *n) {
     int64_t s[2] = {1, 0};
     gb_node_add_ints(n, "strides", s, 2);
@@ -317,6 +321,7 @@ static void test_bad_models(void) {
     expect(try_conv(4, x4, 4, w_ok, attr_bad_autopad), GB_ERR_UNSUPPORTED, "auto_pad", "auto_pad");
     expect(try_conv(4, x4, 4, w_ok, attr_neg_pads), GB_ERR_FORMAT, "negative pads", "pads");
     expect(try_conv(4, x4, 4, w_ok, attr_zero_stride), GB_ERR_FORMAT, "zero stride", "strides");
+    expect(try_conv(4, x4, 4, w_ok, attr_huge_pads), GB_ERR_NOMEM, "absurd output", "absurd");
 
     /* Bias of the wrong length. */
     gb_rng r;

@@ -127,9 +127,48 @@ static float ref_pool(const float *plane, const pool_cfg *f, int64_t oh, int64_t
     return div ? (float)(sum / (double)div) : 0.0f;
 }
 
+/* Forward of one configuration against ref_pool; returns 1 if compared. */
+static int check_forward(int is_max, const pool_cfg *f, int iter, gb_rng *r) {
+    int64_t oh = ref_out(f->h, f->kh, f->sh, f->dh, f->pads[0], f->pads[2], f->ceil_mode);
+    int64_t ow = ref_out(f->w, f->kw, f->sw, f->dw, f->pads[1], f->pads[3], f->ceil_mode);
+    const char *op = is_max ? "MaxPool" : "AveragePool";
+    gc_case c = pool_case(op, f, r);
+    gb_status s = gb_model_finalize(c.m);
+    int compared = 0;
+    const gb_tensor *y;
+    if (oh < 1 || ow < 1) {
+        CHECKF(s == GB_ERR_SHAPE, "iter %d: expected a shape error, got %s", iter,
+               gb_status_name(s));
+    } else if (s != GB_OK) {
+        CHECKF(s == GB_OK, "iter %d (%s): %s", iter, op, gb_last_error());
+    } else if (gb_model_forward(c.m, c.x, &y) == GB_OK) {
+        CHECKF(y->shape[2] == oh && y->shape[3] == ow, "iter %d: output %lldx%lld, want %lldx%lld",
+               iter, (long long)y->shape[2], (long long)y->shape[3], (long long)oh, (long long)ow);
+        if (y->shape[2] == oh && y->shape[3] == ow) {
+            int bad = 0;
+            for (int64_t pc = 0; pc < f->n * f->c; pc++)
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        float want = ref_pool(c.x->data + pc * f->h * f->w, f, i, j, is_max);
+                        float got = y->data[(pc * oh + i) * ow + j];
+                        bad += !(got == want || fabsf(got - want) <= 1e-5f * (1 + fabsf(want)));
+                    }
+            CHECKF(bad == 0, "iter %d (%s): %d outputs differ from direct pooling", iter, op, bad);
+            compared = 1;
+        }
+    }
+    gc_free(&c);
+    return compared;
+}
+
 static void test_forward_reference(void) {
     gb_rng r;
     gb_rng_seed(&r, 77, 1);
+    /* The 2x2 stride-2 fast path, odd sizes (last row/column unused). */
+    pool_cfg two = {2, 3, 7, 9, 2, 2, 2, 2, 1, 1, {0}, 0, 0, NULL};
+    CHECK(check_forward(1, &two, -1, &r));
+    two.ceil_mode = 1; /* now the last windows overhang: general path */
+    CHECK(check_forward(1, &two, -2, &r));
     int tested = 0;
     for (int iter = 0; iter < 80; iter++) {
         int is_max = iter % 2 == 0;
@@ -147,47 +186,16 @@ static void test_forward_reference(void) {
         for (int i = 0; i < 4; i++) f.pads[i] = gb_rng_below(&r, (uint32_t)(i % 2 ? f.kw : f.kh));
         f.ceil_mode = gb_rng_below(&r, 2);
         f.count_include_pad = gb_rng_below(&r, 2);
-        int64_t oh = ref_out(f.h, f.kh, f.sh, f.dh, f.pads[0], f.pads[2], f.ceil_mode);
-        int64_t ow = ref_out(f.w, f.kw, f.sw, f.dw, f.pads[1], f.pads[3], f.ceil_mode);
-        const char *op = is_max ? "MaxPool" : "AveragePool";
-        gc_case c = pool_case(op, &f, &r);
-        gb_status s = gb_model_finalize(c.m);
-        if (oh < 1 || ow < 1) {
-            CHECKF(s == GB_ERR_SHAPE, "iter %d: expected a shape error, got %s", iter,
-                   gb_status_name(s));
-            gc_free(&c);
-            continue;
-        }
-        CHECKF(s == GB_OK, "iter %d (%s): %s", iter, op, gb_last_error());
-        const gb_tensor *y;
-        if (s != GB_OK || gb_model_forward(c.m, c.x, &y) != GB_OK) {
-            gc_free(&c);
-            continue;
-        }
-        CHECKF(y->shape[2] == oh && y->shape[3] == ow, "iter %d: output %lldx%lld, want %lldx%lld",
-               iter, (long long)y->shape[2], (long long)y->shape[3], (long long)oh, (long long)ow);
-        if (y->shape[2] == oh && y->shape[3] == ow) {
-            int bad = 0;
-            for (int64_t pc = 0; pc < f.n * f.c; pc++)
-                for (int64_t i = 0; i < oh; i++)
-                    for (int64_t j = 0; j < ow; j++) {
-                        float want = ref_pool(c.x->data + pc * f.h * f.w, &f, i, j, is_max);
-                        float got = y->data[(pc * oh + i) * ow + j];
-                        bad += !(got == want || fabsf(got - want) <= 1e-5f * (1 + fabsf(want)));
-                    }
-            CHECKF(bad == 0, "iter %d (%s): %d outputs differ from direct pooling", iter, op, bad);
-            tested++;
-        }
-        gc_free(&c);
+        tested += check_forward(is_max, &f, iter, &r);
     }
     CHECK(tested > 40);
 }
 
 /* Ties go to the first maximum: the whole gradient lands on one input. */
-static void test_maxpool_ties(void) {
+static void check_tie(int64_t stride) {
     gb_rng r;
     gb_rng_seed(&r, 9, 1);
-    pool_cfg f = {1, 1, 2, 2, 2, 2, 1, 1, 1, 1, {0}, 0, 0, NULL};
+    pool_cfg f = {1, 1, 2, 2, 2, 2, stride, stride, 1, 1, {0}, 0, 0, NULL};
     gc_case c = pool_case("MaxPool", &f, &r);
     CHECK(gc_finalize(&c) == 0);
     for (int i = 0; i < 4; i++) c.x->data[i] = 1.0f;
@@ -200,6 +208,10 @@ static void test_maxpool_ties(void) {
     CHECK(dx->data[0] == 2.0f && dx->data[1] == 0 && dx->data[2] == 0 && dx->data[3] == 0);
     gb_tensor_free(dy);
     gc_free(&c);
+}
+
+static void test_maxpool_ties(void) {
+    for (int stride = 1; stride <= 2; stride++) check_tie(stride); /* general and 2x2/2 paths */
 }
 
 static gb_status try_pool(const char *op, int xnd, const int64_t *xs, void (*attrs)(gb_node *)) {

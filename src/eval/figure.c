@@ -32,9 +32,6 @@ gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure
 
     char buf[128];
     int big = 4, sy = y0 + ph / 2 - 13 * big / 2;
-    snprintf(buf, sizeof buf, "+%.3g x", eps);
-    gb_image_text(im, x[1] - gap + (gap - gb_image_text_width(buf, text)) / 2, sy + 13 * big + 4, buf,
-                  text, 0, 0, 0);
     gb_image_text(im, x[1] - gap + (gap - gb_image_text_width("+", big)) / 2, sy, "+", big, 0, 0, 0);
     gb_image_text(im, x[2] - gap + (gap - gb_image_text_width("=", big)) / 2, sy, "=", big, 0, 0, 0);
 
@@ -48,8 +45,12 @@ gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure
         gb_image_text(im, px[k] + (pw - gb_image_text_width(buf, text)) / 2, ty + line, buf, text,
                       k ? 200 : 0, 0, 0);
     }
+    /* The middle panel shows (adv - clean) / eps: for FGSM exactly sign(grad),
+     * except where clipping to [0,1] shortened the step. */
+    snprintf(buf, sizeof buf, "%.3g x", eps);
+    gb_image_text(im, x[1] + (pw - gb_image_text_width(buf, text)) / 2, y0 + ph + 12, buf, text, 0, 0, 0);
     const char *mid = "sign(grad_x J)";
-    gb_image_text(im, x[1] + (pw - gb_image_text_width(mid, text)) / 2, y0 + ph + 12, mid, text, 0, 0, 0);
+    gb_image_text(im, x[1] + (pw - gb_image_text_width(mid, text)) / 2, y0 + ph + 12 + line, mid, text, 0, 0, 0);
     gb_status s = gb_png_write(path, im);
     gb_image_free(im);
     return s;

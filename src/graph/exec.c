@@ -110,7 +110,7 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
     for (int i = 0; i < m->nvals; i++) {
         gb_value *v = &m->vals[i];
         if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT))
-            memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
+            if (v->grad.size) memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
     if (outv->needs_grad)
         memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));

@@ -257,7 +257,7 @@ gb_status gb_model_finalize(gb_model *m) {
         gb_value *v = &m->vals[i];
         if (v->kind != GB_VAL_PARAM) continue;
         GB_TRY(gb_tensor_resize(&v->grad, v->t.ndim, v->t.shape));
-        memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
+        if (v->grad.size) memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
     m->planned_ndim = -1;
     /* Plan for one image so the output shape (the number of classes) is known. */
@@ -319,7 +319,7 @@ int64_t gb_model_param_count(const gb_model *m) {
 void gb_model_zero_grad(gb_model *m) {
     for (int i = 0; i < m->nvals; i++) {
         gb_value *v = &m->vals[i];
-        if (v->kind == GB_VAL_PARAM && v->grad.data)
+        if (v->kind == GB_VAL_PARAM && v->grad.size)
             memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
 }

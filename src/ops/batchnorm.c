@@ -177,7 +177,9 @@ static void batchnorm_backward(float *dx, float *dscale, float *db, float *dmean
 #pragma omp parallel for schedule(static) if (g->C * m > 65536)
     for (int64_t c = 0; c < g->C; c++) {
         double sdy = 0, sdyx = 0; /* sum(dy), sum(dy * xhat) */
-        for (int64_t o = 0; o < g->outer; o++) {
+        /* An attack's inference-mode pass wants dx only, which needs no sums. */
+        int sums = training || dscale || db || dmean || dvar;
+        for (int64_t o = 0; sums && o < g->outer; o++) {
             sdy += sum_lanes(dy + (o * g->C + c) * g->inner, g->inner);
             sdyx += dot_centered(dy + (o * g->C + c) * g->inner, x + (o * g->C + c) * g->inner,
                                  mean[c], g->inner);

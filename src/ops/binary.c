@@ -165,6 +165,7 @@ static void bin_forward_row(bin_kind op, const float *a, int64_t sa, const float
     }
 }
 
+/* A, B: any shapes that broadcast; Y: their broadcast shape. */
 static void bin_forward(bin_kind op, const gb_tensor *A, const gb_tensor *B, gb_tensor *Y) {
     bin_nest L;
     nest_build(A, B, &L);
@@ -229,6 +230,8 @@ static void bin_backward_row(bin_kind op, int k, const float *a, int64_t sa, con
     }
 }
 
+/* dA, dB (shapes of A, B; either may be NULL) accumulate the reduction of
+ * dY (shape of Y) over the dimensions each input was broadcast along. */
 static void bin_backward(bin_kind op, const gb_tensor *A, const gb_tensor *B, const gb_tensor *Y,
                          gb_tensor *dA, gb_tensor *dB, const gb_tensor *dY) {
     bin_nest L;

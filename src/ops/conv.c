@@ -262,9 +262,9 @@ static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
         return gb_error(GB_ERR_UNSUPPORTED,
                         "only 2-D convolution is supported; weight is %s, expected (M, C/group, kH, kW)",
                         ws);
-    for (int i = 1; i < 4; i++)
-        if (x->shape[i] < 1 || w->shape[i - 1] < 1 || w->shape[3] < 1)
-            return gb_error(GB_ERR_SHAPE, "empty input %s or weight %s", xs, ws);
+    if (x->shape[1] < 1 || x->shape[2] < 1 || x->shape[3] < 1 || w->shape[0] < 1 ||
+        w->shape[1] < 1 || w->shape[2] < 1 || w->shape[3] < 1)
+        return gb_error(GB_ERR_SHAPE, "empty input %s or weight %s", xs, ws);
     int64_t C = x->shape[1], M = w->shape[0], G = p->group;
     if (C % G)
         return gb_error(GB_ERR_SHAPE, "group %lld does not divide the %lld input channels of %s",
@@ -289,14 +289,14 @@ static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
     n->p.kernel[0] = w->shape[2];
     n->p.kernel[1] = w->shape[3];
     int64_t oh, ow;
-    gb_status s = win_resolve(n, x->shape[2], x->shape[3], 0, &oh, &ow);
-    if (s != GB_OK) return s;
+    GB_TRY(win_resolve(n, x->shape[2], x->shape[3], 0, &oh, &ow));
     int64_t ys[4] = {x->shape[0], M, oh, ow};
     GB_TRY(gb_tensor_resize(out[0], 4, ys));
     conv_geom g = conv_geometry(n, x, w, out[0]);
     int64_t nt = gb_get_num_threads();
+    if (g.P && g.K > GB_MAX_ELEMENTS / g.P)
+        return gb_error(GB_ERR_NOMEM, "im2col buffer of absurd size");
     int64_t cols = g.K * g.P;
-    if (cols > GB_MAX_ELEMENTS) return gb_error(GB_ERR_NOMEM, "im2col buffer of absurd size");
     n->scratch_need[0] = g.direct ? 0 : nt * cols; /* per-thread columns */
     n->scratch_need[1] = g.direct ? 0 : nt * cols; /* per-thread column gradients */
     n->scratch_need[2] = nt * M * g.Kg;            /* per-thread weight-gradient partials */

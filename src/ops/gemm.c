@@ -72,8 +72,10 @@ static gb_status gemm_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
 static void gemm_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
                          const gb_exec *ex) {
     (void)ex;
-    const gb_tensor *A = in[0], *B = in[1], *C = n->nin > 2 ? in[2] : NULL; // A (M,K) or (K,M), B (K,N) or (N,K)
-    float *y = out[0]->data;                                               // (M, N)
+    const gb_tensor *A = in[0];                         // (M, K), or (K, M) if transA
+    const gb_tensor *B = in[1];                         // (K, N), or (N, K) if transB
+    const gb_tensor *C = n->nin > 2 ? in[2] : NULL;     // broadcastable to (M, N), optional
+    float *y = out[0]->data;                            // (M, N)
     const int ta = n->p.trans_a, tb = n->p.trans_b;
     const int64_t M = out[0]->shape[0], N = out[0]->shape[1], K = A->shape[!ta];
     const float beta = n->p.beta;

@@ -30,8 +30,25 @@ static pool_geom pool_geometry(const gb_node *n, const gb_tensor *x, const gb_te
                        p->pads[3]};
 }
 
+/* Taps t in [0, k) of a window starting at `start` (stride d between taps)
+ * that land inside [0, n): [*lo, *hi). Dilation 1 avoids the divisions. */
+static inline void tap_range(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *lo,
+                             int64_t *hi) {
+    int64_t l, h;
+    if (d == 1) {
+        l = start < 0 ? -start : 0;
+        h = GB_MIN(k, n - start);
+    } else {
+        l = start >= 0 ? 0 : (-start + d - 1) / d;
+        h = n - start > 0 ? GB_MIN(k, (n - start + d - 1) / d) : 0;
+    }
+    *lo = GB_MIN(l, k);
+    *hi = GB_MAX(*lo, h);
+}
+
 /* Shared attribute parsing: kernel_shape is required, pads must stay below
- * the kernel (as onnxruntime requires, so no window is all padding). */
+ * the kernel (as onnxruntime requires; then only a dilated window can be all
+ * padding, which gives -inf for max and 0 for average). */
 static gb_status pool_init_common(gb_node *n) {
     GB_TRY(win_parse(n));
     if (!n->p.kernel[0])
@@ -90,34 +107,79 @@ static gb_status maxpool_infer(gb_node *n, const gb_value *const *in, gb_tensor 
     return pool_infer_common(n, in, out, 1);
 }
 
+/* The common 2x2 stride-2 pool whose windows all lie inside the input gets
+ * a loop without bounds logic (same results as the general one). */
+static int maxpool_is_2x2(const pool_geom *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+           g->pt == 0 && g->pl == 0 && 2 * g->OH <= g->H && 2 * g->OW <= g->W;
+}
+
+static void maxpool2x2_forward(float *y, int32_t *arg, const float *x, const pool_geom *g) {
+    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
+#pragma omp parallel for schedule(static) if (g->planes * OH * OW > 16384)
+    for (int64_t pc = 0; pc < g->planes; pc++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *r0 = x + (pc * H + 2 * oh) * W, *r1 = r0 + W;
+            float *yr = y + (pc * OH + oh) * OW;
+            int32_t *ar = arg + (pc * OH + oh) * OW;
+            int32_t base = (int32_t)(2 * oh * W);
+            for (int64_t ow = 0; ow < OW; ow++) {
+                /* Taps in row-major order; strict > keeps the first maximum. */
+                float best = r0[2 * ow];
+                int32_t at = base + (int32_t)(2 * ow);
+                int take = r0[2 * ow + 1] > best;
+                best = take ? r0[2 * ow + 1] : best;
+                at = take ? base + (int32_t)(2 * ow + 1) : at;
+                take = r1[2 * ow] > best;
+                best = take ? r1[2 * ow] : best;
+                at = take ? base + (int32_t)(W + 2 * ow) : at;
+                take = r1[2 * ow + 1] > best;
+                best = take ? r1[2 * ow + 1] : best;
+                at = take ? base + (int32_t)(W + 2 * ow + 1) : at;
+                yr[ow] = best;
+                ar[ow] = at;
+            }
+        }
+}
+
 /* y (planes, OH, OW) = window maxima of x (planes, H, W); arg (same shape as
- * y) = in-plane index of each winner, -1 if the window held only padding. */
+ * y) = in-plane index of each winner, -1 if the window held only padding.
+ * Taps outside the input are skipped (padding is -inf); the update is
+ * written as selects because the comparisons on real data are unpredictable. */
 static void maxpool2d_forward(float *y, int32_t *arg, const float *x, const pool_geom *g) {
+    if (maxpool_is_2x2(g)) {
+        maxpool2x2_forward(y, arg, x, g);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (g->planes * g->OH * g->OW > 16384)
     for (int64_t pc = 0; pc < g->planes; pc++) {
         const float *xp = x + pc * g->H * g->W;
         float *yp = y + pc * g->OH * g->OW;
         int32_t *ap = arg + pc * g->OH * g->OW;
-        for (int64_t oh = 0; oh < g->OH; oh++)
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            int64_t h0 = oh * g->sh - g->pt, ilo, ihi;
+            tap_range(h0, g->kh, g->dh, g->H, &ilo, &ihi);
             for (int64_t ow = 0; ow < g->OW; ow++) {
+                int64_t w0 = ow * g->sw - g->pl, jlo, jhi;
+                tap_range(w0, g->kw, g->dw, g->W, &jlo, &jhi);
                 float best = -INFINITY;
-                int64_t at = -1;
-                for (int64_t i = 0; i < g->kh; i++) {
-                    int64_t ih = oh * g->sh - g->pt + i * g->dh;
-                    if (ih < 0 || ih >= g->H) continue;
-                    for (int64_t j = 0; j < g->kw; j++) {
-                        int64_t iw = ow * g->sw - g->pl + j * g->dw;
-                        if (iw < 0 || iw >= g->W) continue;
-                        float v = xp[ih * g->W + iw];
-                        if (v > best || at < 0) {
-                            best = v;
-                            at = ih * g->W + iw;
-                        }
-                    }
+                int32_t at = -1;
+                if (ilo < ihi && jlo < jhi) {
+                    at = (int32_t)((h0 + ilo * g->dh) * g->W + w0 + jlo * g->dw);
+                    best = xp[at];
                 }
+                for (int64_t i = ilo; i < ihi; i++)
+                    for (int64_t j = jlo; j < jhi; j++) {
+                        int32_t idx = (int32_t)((h0 + i * g->dh) * g->W + w0 + j * g->dw);
+                        float v = xp[idx];
+                        int take = v > best; /* strict: the first maximum wins ties */
+                        best = take ? v : best;
+                        at = take ? idx : at;
+                    }
                 yp[oh * g->OW + ow] = best;
-                ap[oh * g->OW + ow] = (int32_t)at;
+                ap[oh * g->OW + ow] = at;
             }
+        }
     }
 }
 
@@ -170,16 +232,14 @@ static gb_status avgpool_infer(gb_node *n, const gb_value *const *in, gb_tensor 
 
 /* Taps of a window along one dimension: [*lo, *hi) are the taps inside the
  * input; the return value is the divisor's share (taps inside the padded
- * input if include_pad, else hi - lo). */
+ * input if include_pad, else hi - lo). Windows never start before the
+ * begin padding, so only the end padding clips. */
 static int64_t avg_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pad_end,
                         int include_pad, int64_t *lo, int64_t *hi) {
-    int64_t l = 0, h = k, padded = 0;
-    while (l < k && start + l * d < 0) l++;
-    while (h > l && start + (h - 1) * d >= in) h--;
-    for (int64_t t = 0; t < k; t++) padded += start + t * d < in + pad_end;
-    *lo = l;
-    *hi = h;
-    return include_pad ? padded : h - l;
+    tap_range(start, k, d, in, lo, hi);
+    if (!include_pad) return *hi - *lo;
+    int64_t lim = in + pad_end - start; /* taps t with t*d < lim */
+    return lim > 0 ? GB_MIN(k, (lim + d - 1) / d) : 0;
 }
 
 /* y (planes, OH, OW) = window means of x (planes, H, W). */
@@ -254,7 +314,12 @@ static gb_status gap_infer(gb_node *n, const gb_value *const *in, gb_tensor **ou
         return gb_error(GB_ERR_SHAPE, "input %s has no spatial dimensions (expected (N, C, H, W))",
                         gb_shape_str(x->ndim, x->shape, xs, sizeof xs));
     int64_t ys[GB_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) ys[i] = i < 2 ? x->shape[i] : 1;
+    for (int i = 0; i < x->ndim; i++) {
+        if (i >= 2 && x->shape[i] < 1)
+            return gb_error(GB_ERR_SHAPE, "input %s has an empty spatial dimension",
+                            gb_shape_str(x->ndim, x->shape, xs, sizeof xs));
+        ys[i] = i < 2 ? x->shape[i] : 1;
+    }
     return gb_tensor_resize(out[0], x->ndim, ys);
 }
 

@@ -171,7 +171,7 @@ static gb_status concat_infer(gb_node *n, const gb_value *const *in, gb_tensor *
     return gb_tensor_resize(out[0], x0->ndim, ys);
 }
 
-/* outer = product of dims before axis; row = output elements per outer index. */
+/* The output y as (outer, axis dim, inner): products of the dims before and after the axis. */
 static void concat_dims(const gb_node *n, const gb_tensor *y, int64_t *outer, int64_t *inner) {
     int axis = norm_axis(n->p.axis, y->ndim, 0);
     *outer = *inner = 1;

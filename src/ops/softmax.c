@@ -50,6 +50,7 @@ static void sm_line(const float *x, float *y, int64_t L, int64_t s, int log_out)
     }
 }
 
+/* X, Y: (outer.., L, inner..), any rank; lines along the axis run in parallel. */
 static void sm_forward(gb_node *n, const gb_tensor *X, gb_tensor *Y, int log_out) {
     int64_t outer, L, inner;
     sm_dims(n, X, &outer, &L, &inner);
@@ -61,6 +62,7 @@ static void sm_forward(gb_node *n, const gb_tensor *X, gb_tensor *Y, int log_out
     }
 }
 
+/* Y, dY, dX: the shape of the input; dX accumulates. */
 static void sm_backward(gb_node *n, const gb_tensor *Y, const gb_tensor *dY, gb_tensor *dX,
                         int log_out) {
     if (!dX) return;
