@@ -89,7 +89,7 @@ head -c 4096 /dev/urandom >"$tmp/rand.onnx"
 expect_error "random-bytes model" "$tmp/rand.onnx" "$G" eval --model "$tmp/rand.onnx"
 : >"$tmp/empty.onnx"
 expect_error "empty model" "$tmp/empty.onnx" "$G" eval --model "$tmp/empty.onnx"
-expect_error "missing data dir" "not found" "$G" eval --model "$tmp/m.onnx" --data "$tmp/nodata:test"
+expect_error "missing data dir" "no such dataset directory" "$G" eval --model "$tmp/m.onnx" --data "$tmp/nodata:test"
 mkdir -p "$tmp/bad"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   cp "/usr/share/datasets/fashion-mnist/$f.gz" "$tmp/bad/$f.gz"
