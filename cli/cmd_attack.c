@@ -1,8 +1,9 @@
-/* cmd_attack.c — `gibbon attack`: run an attack over a data set at one or
- * more budgets; write adversarial images (.npy), per-example CSV and JSON,
- * summary.json, and the classic figure. Every file is written atomically.
- * With several budgets each gets its own subdirectory eps_<e>/ and
- * DIR/summary.json lists them. */
+/* cmd_attack.c — `gibbon attack`: run any attack of the suite over a data set
+ * at one or more budgets; write adversarial images (.npy), per-example CSV
+ * and JSON, summary.json, an optional PNG grid, and the classic figure. With
+ * several budgets each gets its own subdirectory eps_<e>/, DIR/summary.json
+ * lists them, and robust_vs_eps.{csv,svg} plot robust accuracy against eps.
+ * Every file is written atomically. */
 #include "cli.h"
 
 #include <math.h>
@@ -17,7 +18,8 @@
 
 typedef struct run_stats {
     float eps;
-    double robust_accuracy, success_rate, mean_linf, mean_l2, seconds;
+    double robust_accuracy, success_rate, mean_linf, mean_l2, mean_l0, seconds;
+    double median_linf, median_l2, median_l0; /* over successful examples */
     int64_t n, correct_clean, grad_evals;
 } run_stats;
 
@@ -49,15 +51,15 @@ static gb_status write_examples(const char *dir, const gb_dataset *d, const int 
         gb_atomic_abort(&csv);
         return s;
     }
-    fprintf(csv.f, "index,true_label,true_class,target,clean_pred,clean_conf,adv_pred,adv_class,adv_conf,linf,l2,success\n");
+    fprintf(csv.f, "index,true_label,true_class,target,clean_pred,clean_conf,adv_pred,adv_class,adv_conf,linf,l2,success,l0,grad_evals\n");
     json j = {js.f, 0, {1}};
     json_begin_array(&j, NULL);
     for (int64_t i = 0; i < r->n; i++) {
         int t = target ? target[i] : -1;
-        fprintf(csv.f, "%lld,%d,\"%s\",%d,%d,%.6f,%d,\"%s\",%.6f,%.6f,%.6f,%d\n", (long long)i,
+        fprintf(csv.f, "%lld,%d,\"%s\",%d,%d,%.6f,%d,\"%s\",%.6f,%.6f,%.6f,%d,%.0f,%lld\n", (long long)i,
                 d->labels[i], class_name(d, d->labels[i], nb[0], 32), t, r->clean_pred[i],
                 r->clean_conf[i], r->adv_pred[i], class_name(d, r->adv_pred[i], nb[1], 32),
-                r->adv_conf[i], r->linf[i], r->l2[i], r->success[i]);
+                r->adv_conf[i], r->linf[i], r->l2[i], r->success[i], r->l0[i], (long long)r->evals[i]);
         json_begin_object(&j, NULL);
         json_int(&j, "index", i);
         json_int(&j, "true_label", d->labels[i]);
@@ -69,6 +71,8 @@ static gb_status write_examples(const char *dir, const gb_dataset *d, const int 
         json_num(&j, "linf", r->linf[i]);
         json_num(&j, "l2", r->l2[i]);
         json_bool(&j, "success", r->success[i]);
+        json_num(&j, "l0", r->l0[i]);
+        json_int(&j, "grad_evals", r->evals[i]);
         json_end_object(&j);
     }
     json_end_array(&j);
@@ -82,11 +86,27 @@ static void write_params(json *j, const gb_attack *a, const char *target_mode) {
     json_begin_object(j, "attack");
     json_str(j, "name", gb_attack_name(a->kind));
     json_num(j, "eps", a->eps);
-    json_str(j, "norm", "linf");
+    json_str(j, "norm", gb_norm_name(a->norm));
     json_bool(j, "targeted", a->targeted);
     if (a->targeted) json_str(j, "target", target_mode);
     json_num(j, "clip_min", a->clip_min);
     json_num(j, "clip_max", a->clip_max);
+    json_str(j, "loss", gb_loss_name(a->loss));
+    json_int(j, "steps", a->steps);
+    json_num(j, "step_size", a->step_size);
+    json_int(j, "restarts", a->restarts);
+    json_bool(j, "random_start", a->random_start);
+    json_bool(j, "early_stop", a->early_stop);
+    json_num(j, "momentum", a->momentum);
+    json_num(j, "kappa", a->kappa);
+    json_int(j, "binary_steps", a->binary_steps);
+    json_num(j, "initial_const", a->initial_const);
+    json_num(j, "lr", a->lr);
+    json_num(j, "overshoot", a->overshoot);
+    json_num(j, "theta", a->theta);
+    json_num(j, "gamma", a->gamma);
+    json_num(j, "sparsity", a->sparsity);
+    json_int(j, "seed", (long long)a->seed);
     json_end_object(j);
 }
 
@@ -107,30 +127,61 @@ static gb_status write_summary(const char *dir, const char *model, const char *d
     json_num(&j, "success_rate", st->success_rate);
     json_num(&j, "mean_linf", st->mean_linf);
     json_num(&j, "mean_l2", st->mean_l2);
+    json_num(&j, "mean_l0", st->mean_l0);
+    json_num(&j, "median_linf", st->median_linf);
+    json_num(&j, "median_l2", st->median_l2);
+    json_num(&j, "median_l0", st->median_l0);
     json_int(&j, "grad_evals", st->grad_evals);
+    json_num(&j, "grad_evals_per_example", st->n ? (double)st->grad_evals / st->n : 0);
     json_num(&j, "time_s", st->seconds);
+    json_num(&j, "images_per_s", st->seconds > 0 ? st->n / st->seconds : 0);
     write_params(&j, a, target_mode);
     json_end_object(&j);
     return gb_atomic_commit(&af);
 }
 
-static int pick_target(const char *mode, int y, int K, gb_rng *rng, int fixed) {
-    if (strcmp(mode, "next") == 0) return (y + 1) % K;
-    if (strcmp(mode, "random") == 0) {
-        int t = (int)gb_rng_below(rng, (uint32_t)(K - 1));
-        return t >= y ? t + 1 : t;
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v over the examples with sel[i] (NAN when there are none). */
+static double median_of(const float *v, const int *sel, int64_t n, float *tmp) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (sel[i]) tmp[m++] = v[i];
+    if (m == 0) return NAN;
+    qsort(tmp, (size_t)m, sizeof *tmp, cmp_float);
+    return m % 2 ? tmp[m / 2] : 0.5 * ((double)tmp[m / 2 - 1] + tmp[m / 2]);
+}
+
+/* A bar with throughput and ETA on a terminal; a line per ~10% otherwise
+ * when the run is long enough for anyone to wonder. */
+static void progress(const char *what, float eps, int64_t done, int64_t total, double t0, int *last_decile) {
+    double el = gb_now() - t0, rate = el > 0 ? done / el : 0, eta = rate > 0 ? (total - done) / rate : 0;
+    if (isatty(2)) {
+        int w = 30, filled = (int)((double)done / total * w);
+        fprintf(stderr, "\r\033[K%s eps %g [", what, eps);
+        for (int i = 0; i < w; i++) fputc(i < filled ? '=' : (i == filled ? '>' : ' '), stderr);
+        fprintf(stderr, "] %lld/%lld  %.1f img/s  ETA %.0f s", (long long)done, (long long)total, rate, eta);
+        fflush(stderr);
+    } else if (el > 10 && done * 10 / total > *last_decile) {
+        *last_decile = (int)(done * 10 / total);
+        fprintf(stderr, "%s eps %g: %lld/%lld  %.1f img/s  ETA %.0f s\n", what, eps, (long long)done,
+                (long long)total, rate, eta);
     }
-    return fixed;
 }
 
 /* Runs one budget over the whole data set in batches. */
 static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const int *target,
-                         int batch, const char *dir, run_stats *st, figure_pick *fig) {
+                         int batch, const char *dir, run_stats *st, figure_pick *fig,
+                         gb_attack_result *all) {
     const int64_t N = d->n, per = d->images->size / N;
-    gb_attack_result all;
-    gb_status s = gb_attack_result_alloc(&all, d->images);
+    gb_status s = gb_attack_result_alloc(all, d->images);
     if (s) return s;
     double t0 = gb_now();
+    int decile = 0;
+    const uint64_t seed = a.seed;
     for (int64_t start = 0; start < N && !s; start += batch) {
         int64_t n = GB_MIN((int64_t)batch, N - start);
         gb_tensor x = *d->images;
@@ -138,17 +189,18 @@ static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const in
         x.size = n * per;
         x.data = d->images->data + start * per;
         x.cap = 0;
+        a.seed = seed + (uint64_t)(start / batch) * 1000003u; /* a stream per batch */
         gb_attack_result r;
         s = gb_attack_run(&a, m, &x, d->labels + start, target ? target + start : NULL, &r);
         if (s) break;
-        memcpy(all.x_adv->data + start * per, r.x_adv->data, (size_t)(n * per) * sizeof(float));
-#define COPY(f) memcpy(all.f + start, r.f, (size_t)n * sizeof *r.f)
+        memcpy(all->x_adv->data + start * per, r.x_adv->data, (size_t)(n * per) * sizeof(float));
+#define COPY(f) memcpy(all->f + start, r.f, (size_t)n * sizeof *r.f)
         COPY(clean_pred), COPY(adv_pred), COPY(clean_conf), COPY(adv_conf), COPY(linf), COPY(l2),
-            COPY(success);
+            COPY(success), COPY(l0), COPY(evals), COPY(target), COPY(cw_const);
 #undef COPY
-        all.grad_evals += r.grad_evals;
+        all->grad_evals += r.grad_evals;
         gb_attack_result_free(&r);
-        if (isatty(2)) fprintf(stderr, "\r\033[Keps %g: %lld/%lld", a.eps, (long long)(start + n), (long long)N);
+        progress(gb_attack_name(a.kind), a.eps, start + n, N, t0, &decile);
     }
     if (isatty(2)) fputs("\r\033[K", stderr);
     if (!s) {
@@ -156,61 +208,180 @@ static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const in
         st->eps = a.eps;
         st->n = N;
         st->seconds = gb_now() - t0;
-        st->grad_evals = all.grad_evals;
+        st->grad_evals = all->grad_evals;
         int64_t robust = 0, flipped = 0;
+        int *sel = malloc((size_t)N * sizeof *sel);
+        float *tmp = malloc((size_t)N * sizeof *tmp);
+        if (!sel || !tmp) {
+            free(sel), free(tmp);
+            return gb_error(GB_ERR_NOMEM, "attack: out of memory for statistics");
+        }
         for (int64_t i = 0; i < N; i++) {
-            int clean_ok = all.clean_pred[i] == d->labels[i];
+            int clean_ok = all->clean_pred[i] == d->labels[i];
             st->correct_clean += clean_ok;
-            robust += all.adv_pred[i] == d->labels[i];
+            robust += all->adv_pred[i] == d->labels[i];
             /* Success counts among examples the model got right (untargeted) or
              * over all examples (targeted), the usual convention. */
-            if (target ? all.success[i] : (clean_ok && all.success[i])) flipped++;
-            st->mean_linf += all.linf[i] / N;
-            st->mean_l2 += all.l2[i] / N;
+            sel[i] = target ? all->success[i] : (clean_ok && all->success[i]);
+            flipped += sel[i];
+            st->mean_linf += all->linf[i] / N;
+            st->mean_l2 += all->l2[i] / N;
+            st->mean_l0 += all->l0[i] / N;
             /* Figure candidate: right when clean, wrong and sure when attacked,
              * the clean confidence lower than the adversarial one. */
-            if (clean_ok && all.success[i] && all.adv_conf[i] >= 0.99f && all.clean_conf[i] < all.adv_conf[i]) {
-                float score = all.adv_conf[i] - all.clean_conf[i];
+            if (clean_ok && all->success[i] && all->adv_conf[i] >= 0.99f && all->clean_conf[i] < all->adv_conf[i]) {
+                float score = all->adv_conf[i] - all->clean_conf[i];
                 if (!fig->found || (fig->eps == a.eps && score > fig->score)) {
                     fig->found = 1;
                     fig->eps = a.eps;
                     fig->score = score;
                     fig->index = i;
-                    fig->clean_pred = all.clean_pred[i];
-                    fig->adv_pred = all.adv_pred[i];
-                    fig->clean_conf = all.clean_conf[i];
-                    fig->adv_conf = all.adv_conf[i];
+                    fig->clean_pred = all->clean_pred[i];
+                    fig->adv_pred = all->adv_pred[i];
+                    fig->clean_conf = all->clean_conf[i];
+                    fig->adv_conf = all->adv_conf[i];
                     memcpy(fig->clean, d->images->data + i * per, (size_t)per * sizeof(float));
-                    memcpy(fig->adv, all.x_adv->data + i * per, (size_t)per * sizeof(float));
+                    memcpy(fig->adv, all->x_adv->data + i * per, (size_t)per * sizeof(float));
                 }
             }
         }
+        st->median_linf = median_of(all->linf, sel, N, tmp);
+        st->median_l2 = median_of(all->l2, sel, N, tmp);
+        st->median_l0 = median_of(all->l0, sel, N, tmp);
+        free(sel), free(tmp);
         st->robust_accuracy = (double)robust / N;
         int64_t denom = target ? N : st->correct_clean;
         st->success_rate = denom ? (double)flipped / denom : 0;
         char path[4200];
         snprintf(path, sizeof path, "%s/adv.npy", dir);
-        s = gb_npy_write(path, all.x_adv);
-        if (!s) s = write_examples(dir, d, target, &all);
+        s = gb_npy_write(path, all->x_adv);
+        if (!s) s = write_examples(dir, d, target, all);
     }
-    gb_attack_result_free(&all);
     return s;
 }
 
+/* grid.png: the first n examples as columns; rows clean, perturbation
+ * (amplified to the full gray range), adversarial; a caption per column. */
+static gb_status write_grid(const char *path, const gb_dataset *d, const gb_attack_result *r, int n) {
+    const gb_tensor *im = d->images;
+    const int c = (int)im->shape[1], h = (int)im->shape[2], w = (int)im->shape[3];
+    const int64_t per = (int64_t)c * h * w;
+    n = (int)GB_MIN((int64_t)n, r->n);
+    const int scale = GB_MAX(1, 56 / GB_MAX(h, 1)), cw = w * scale + 8, ch = h * scale + 4;
+    gb_image *g = gb_image_new(GB_MAX(cw * n, 1), ch * 3 + 24, 255, 255, 255);
+    float *delta = malloc((size_t)per * sizeof(float));
+    if (!g || !delta) {
+        gb_image_free(g);
+        free(delta);
+        return gb_error(GB_ERR_NOMEM, "attack: out of memory for the grid");
+    }
+    for (int i = 0; i < n; i++) {
+        const float *x = im->data + i * per, *a = r->x_adv->data + i * per;
+        double amax = 1e-12;
+        for (int64_t k = 0; k < per; k++) amax = fmax(amax, fabs((double)a[k] - x[k]));
+        for (int64_t k = 0; k < per; k++) delta[k] = (float)((a[k] - x[k]) / amax);
+        gb_image_blit(g, x, c, h, w, 0, 1, i * cw + 4, 2, scale);
+        gb_image_blit(g, delta, c, h, w, -1, 1, i * cw + 4, ch + 2, scale);
+        gb_image_blit(g, a, c, h, w, 0, 1, i * cw + 4, 2 * ch + 2, scale);
+        char cap[32];
+        snprintf(cap, sizeof cap, "%d>%d", r->clean_pred[i], r->adv_pred[i]);
+        uint8_t red = r->success[i] ? 200 : 0;
+        gb_image_text(g, i * cw + 4, 3 * ch + 6, cap, 1, red, 0, 0);
+    }
+    gb_status s = gb_png_write(path, g);
+    gb_image_free(g);
+    free(delta);
+    return s;
+}
+
+/* robust_vs_eps.csv and a hand-written SVG line plot of robust accuracy against eps. */
+static gb_status write_sweep(const char *out, const gb_attack *a, const run_stats *st, int neps,
+                             double clean_acc) {
+    char path[4200];
+    gb_atomic_file af;
+    snprintf(path, sizeof path, "%s/robust_vs_eps.csv", out);
+    GB_TRY(gb_atomic_open(&af, path));
+    fprintf(af.f, "eps,robust_accuracy,success_rate,mean_linf,mean_l2,mean_l0,time_s\n");
+    for (int i = 0; i < neps; i++)
+        fprintf(af.f, "%g,%.6f,%.6f,%.6f,%.6f,%.3f,%.3f\n", st[i].eps, st[i].robust_accuracy, st[i].success_rate,
+                st[i].mean_linf, st[i].mean_l2, st[i].mean_l0, st[i].seconds);
+    GB_TRY(gb_atomic_commit(&af));
+    snprintf(path, sizeof path, "%s/robust_vs_eps.svg", out);
+    GB_TRY(gb_atomic_open(&af, path));
+    const double W = 560, H = 380, L = 60, R = 20, T = 40, B = 50, pw = W - L - R, ph = H - T - B;
+    double emax = 0;
+    for (int i = 0; i < neps; i++) emax = fmax(emax, st[i].eps);
+    if (emax <= 0) emax = 1;
+    FILE *f = af.f;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">%s (%s): robust accuracy vs eps</text>\n",
+            W / 2, gb_attack_name(a->kind), gb_norm_name(a->norm));
+    for (int k = 0; k <= 5; k++) { /* grid and ticks */
+        double yv = k / 5.0, y = T + ph * (1 - yv), ev = emax * k / 5.0, x = L + pw * k / 5.0;
+        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>\n", L, y, L + pw, y);
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.1f</text>\n", L - 6, y + 4, yv);
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.3g</text>\n", x, T + ph + 18, ev);
+    }
+    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">eps</text>\n", L + pw / 2, H - 12);
+    fprintf(f, "<text x=\"16\" y=\"%g\" transform=\"rotate(-90 16 %g)\" text-anchor=\"middle\">robust accuracy</text>\n",
+            T + ph / 2, T + ph / 2);
+    double yc = T + ph * (1 - clean_acc);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n", L, yc, L + pw, yc);
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" fill=\"#888\">clean %.3f</text>\n", L + pw - 4, yc - 4, clean_acc);
+    fprintf(f, "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < neps; i++)
+        fprintf(f, "%.1f,%.1f ", L + pw * st[i].eps / emax, T + ph * (1 - st[i].robust_accuracy));
+    fprintf(f, "\"/>\n");
+    for (int i = 0; i < neps; i++)
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#c0392b\"><title>eps %g: %.4f</title></circle>\n",
+                L + pw * st[i].eps / emax, T + ph * (1 - st[i].robust_accuracy), st[i].eps, st[i].robust_accuracy);
+    fprintf(f, "</svg>\n");
+    return gb_atomic_commit(&af);
+}
+
+#define UNSET_F NAN
+#define SET_F(field, v) \
+    if (!isnan(v)) a.field = (v)
+#define SET_I(field, v) \
+    if ((v) >= 0) a.field = (v)
+
 int cmd_attack(int argc, char **argv) {
     const char *model = NULL, *data = "fashion-mnist:test", *attack = "fgsm", *eps_list = "0.1";
-    const char *out = NULL, *target_mode = "next";
-    int targeted = 0, batch = 256, fixed_target = -1;
+    const char *out = NULL, *target_mode = "next", *norm_s = NULL, *loss_s = NULL;
+    int targeted = 0, batch = 256, fixed_target = -1, grid = 0;
+    int steps = -1, restarts = -1, binary_steps = -1, early_stop = 0, no_random_start = 0, random_start = 0;
+    float step_size = UNSET_F, momentum = UNSET_F, kappa = UNSET_F, initial_const = UNSET_F, lr = UNSET_F;
+    float overshoot = UNSET_F, theta = UNSET_F, gamma = UNSET_F, sparsity = UNSET_F;
     uint64_t seed = 1;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "ONNX model file (required)"},
         {"data", OPT_STR, &data, "data set: fashion-mnist:test[:N], DIR:split, or images.npy,labels.npy"},
-        {"attack", OPT_STR, &attack, "attack (default fgsm)"},
-        {"eps", OPT_STR, &eps_list, "L-inf budget(s) in [0,1] pixel units, comma-separated (default 0.1)"},
+        {"attack", OPT_STR, &attack, "fgsm fgm bim ill pgd mifgsm cw-l2 cw-linf deepfool jsma apgd (default fgsm)"},
+        {"eps", OPT_STR, &eps_list, "budget(s) in pixel units of --norm, comma-separated (default 0.1)"},
+        {"norm", OPT_STR, &norm_s, "linf, l2 or l1 (pgd), linf or l2 (apgd, deepfool)"},
+        {"loss", OPT_STR, &loss_s, "objective of gradient attacks: ce, cw or dlr"},
+        {"steps", OPT_INT, &steps, "iterations (default: the attack's own)"},
+        {"step-size", OPT_FLOAT, &step_size, "step alpha (default: the attack's own rule)"},
+        {"restarts", OPT_INT, &restarts, "pgd/apgd random restarts, best kept per example"},
+        {"random-start", OPT_FLAG, &random_start, "start inside the ball at random"},
+        {"no-random-start", OPT_FLAG, &no_random_start, "pgd: start at the clean image"},
+        {"early-stop", OPT_FLAG, &early_stop, "iterative attacks: stop an example at its first success"},
+        {"momentum", OPT_FLOAT, &momentum, "mifgsm decay mu (1.0), apgd momentum (0.75)"},
+        {"kappa", OPT_FLOAT, &kappa, "C&W confidence margin (0)"},
+        {"binary-steps", OPT_INT, &binary_steps, "cw-l2 binary search steps over c (9)"},
+        {"initial-const", OPT_FLOAT, &initial_const, "cw-l2 first c (1e-3)"},
+        {"lr", OPT_FLOAT, &lr, "cw-l2 Adam learning rate (1e-2)"},
+        {"overshoot", OPT_FLOAT, &overshoot, "deepfool overshoot (0.02)"},
+        {"theta", OPT_FLOAT, &theta, "jsma change per feature (+1)"},
+        {"gamma", OPT_FLOAT, &gamma, "jsma largest fraction of features changed (0.1)"},
+        {"sparsity", OPT_FLOAT, &sparsity, "pgd l1: percentile q of |grad| that steps (0.99)"},
         {"targeted", OPT_FLAG, &targeted, "aim for a target class instead of any wrong class"},
-        {"target", OPT_STR, &target_mode, "with --targeted: next (y+1), random, or a class number"},
+        {"target", OPT_STR, &target_mode, "with --targeted: next (y+1), random, ll (least likely), or a class number"},
         {"batch", OPT_INT, &batch, "batch size (default 256)"},
-        {"seed", OPT_U64, &seed, "seed for random targets (default 1)"},
+        {"seed", OPT_U64, &seed, "seed for random targets and random starts (default 1)"},
+        {"grid", OPT_INT, &grid, "write grid.png with the first N examples (clean, perturbation, adversarial)"},
         {"out", OPT_STR, &out, "output directory (required)"},
         {0}};
     int r = cli_parse("attack", "Runs an adversarial attack over a data set and writes the results.",
@@ -220,6 +391,37 @@ int cmd_attack(int argc, char **argv) {
         fprintf(stderr, "gibbon attack: --model and --out are required\n");
         return 2;
     }
+    gb_attack_kind kind;
+    if (gb_attack_parse(attack, &kind)) {
+        fprintf(stderr, "gibbon attack: --attack: %s\n", gb_last_error());
+        return 2;
+    }
+    gb_attack a = gb_attack_default_params(kind);
+    if (norm_s && gb_norm_parse(norm_s, &a.norm)) {
+        fprintf(stderr, "gibbon attack: --norm: %s\n", gb_last_error());
+        return 2;
+    }
+    if (loss_s && gb_loss_parse(loss_s, &a.loss)) {
+        fprintf(stderr, "gibbon attack: --loss: %s\n", gb_last_error());
+        return 2;
+    }
+    SET_I(steps, steps);
+    SET_I(restarts, restarts);
+    SET_I(binary_steps, binary_steps);
+    SET_F(step_size, step_size);
+    SET_F(momentum, momentum);
+    SET_F(kappa, kappa);
+    SET_F(initial_const, initial_const);
+    SET_F(lr, lr);
+    SET_F(overshoot, overshoot);
+    SET_F(theta, theta);
+    SET_F(gamma, gamma);
+    SET_F(sparsity, sparsity);
+    if (random_start) a.random_start = 1;
+    if (no_random_start) a.random_start = 0;
+    if (early_stop) a.early_stop = 1;
+    a.seed = seed;
+    a.targeted = targeted;
     float eps[MAX_EPS];
     int neps = cli_parse_floats(eps_list, eps, MAX_EPS);
     if (neps < 1) {
@@ -227,27 +429,34 @@ int cmd_attack(int argc, char **argv) {
         return 2;
     }
     for (int i = 0; i < neps; i++)
-        if (!(eps[i] >= 0 && eps[i] <= 1)) {
-            fprintf(stderr, "gibbon attack: --eps: %g is outside [0, 1]\n", eps[i]);
+        if (!(eps[i] >= 0 && (eps[i] <= 1 || a.norm != GB_NORM_LINF))) {
+            fprintf(stderr, "gibbon attack: --eps: %g is outside [0, 1]%s\n", eps[i],
+                    a.norm == GB_NORM_LINF ? " (an L-inf budget)" : "");
             return 2;
         }
     if (batch < 1) {
         fprintf(stderr, "gibbon attack: --batch must be positive\n");
         return 2;
     }
-    gb_attack_kind kind;
-    if (gb_attack_parse(attack, &kind)) {
-        fprintf(stderr, "gibbon attack: --attack: %s\n", gb_last_error());
-        return 2;
-    }
-    if (targeted && strcmp(target_mode, "next") && strcmp(target_mode, "random")) {
+    gb_target_mode tmode = GB_TARGET_NEXT;
+    if (strcmp(target_mode, "next") == 0) tmode = GB_TARGET_NEXT;
+    else if (strcmp(target_mode, "random") == 0) tmode = GB_TARGET_RANDOM;
+    else if (strcmp(target_mode, "ll") == 0 || strcmp(target_mode, "least-likely") == 0) tmode = GB_TARGET_LEAST_LIKELY;
+    else {
         char *end;
         long v = strtol(target_mode, &end, 10);
-        if (end == target_mode || *end || v < 0) {
-            fprintf(stderr, "gibbon attack: --target: '%s' is not next, random or a class number\n", target_mode);
+        if (end == target_mode || *end || v < 0 || v > 1000000) {
+            fprintf(stderr, "gibbon attack: --target: '%s' is not next, random, ll or a class number\n", target_mode);
             return 2;
         }
+        tmode = GB_TARGET_FIXED;
         fixed_target = (int)v;
+    }
+    if (kind == GB_ATTACK_ILL && !targeted) {
+        /* ILL is targeted by definition: at the least-likely class. */
+        a.targeted = targeted = 1;
+        tmode = GB_TARGET_LEAST_LIKELY;
+        target_mode = "ll";
     }
     if (cli_mkdirs(out)) {
         fprintf(stderr, "gibbon attack: --out: cannot create directory '%s'\n", out);
@@ -258,6 +467,7 @@ int cmd_attack(int argc, char **argv) {
     int *target = NULL, rc = 0;
     figure_pick fig = {0};
     run_stats stats[MAX_EPS];
+    gb_attack_result all = {0};
     if (gb_model_load_onnx(model, &m)) return cli_fail("");
     if (gb_dataset_load(data, &d)) {
         rc = cli_fail("");
@@ -265,7 +475,7 @@ int cmd_attack(int argc, char **argv) {
     }
     int K = gb_model_num_classes(m);
     if (targeted) {
-        if (fixed_target >= K) {
+        if (tmode == GB_TARGET_FIXED && K > 0 && fixed_target >= K) {
             fprintf(stderr, "gibbon attack: --target %d: the model has %d classes\n", fixed_target, K);
             rc = 2;
             goto done;
@@ -273,7 +483,18 @@ int cmd_attack(int argc, char **argv) {
         target = malloc((size_t)d->n * sizeof *target);
         gb_rng rng;
         gb_rng_seed(&rng, seed, 5);
-        for (int64_t i = 0; i < d->n; i++) target[i] = pick_target(target_mode, d->labels[i], K, &rng, fixed_target);
+        const int64_t per1 = d->images->size / d->n;
+        for (int64_t start = 0; start < d->n && target; start += batch) {
+            gb_tensor x = *d->images;
+            x.shape[0] = GB_MIN((int64_t)batch, d->n - start);
+            x.size = x.shape[0] * per1;
+            x.data = d->images->data + start * per1;
+            x.cap = 0;
+            if (gb_attack_targets(m, &x, d->labels + start, tmode, fixed_target, &rng, target + start)) {
+                rc = cli_fail("--target");
+                goto done;
+            }
+        }
     }
     int64_t per = d->images->size / d->n;
     fig.clean = malloc((size_t)per * sizeof(float));
@@ -294,16 +515,24 @@ int cmd_attack(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        gb_attack a = gb_attack_default_params(kind);
         a.eps = eps[i];
-        a.targeted = targeted;
-        if (run_eps(m, d, a, target, batch, dir, &stats[i], &fig) ||
+        gb_attack_result_free(&all);
+        if (run_eps(m, d, a, target, batch, dir, &stats[i], &fig, &all) ||
             write_summary(dir, model, data, &a, target_mode, &stats[i], clean_acc)) {
             rc = cli_fail("");
             goto done;
         }
-        printf("%s eps %-6g robust accuracy %.4f  success rate %.4f  (%.1f s)\n", attack, eps[i],
-               stats[i].robust_accuracy, stats[i].success_rate, stats[i].seconds);
+        if (grid > 0) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/grid.png", dir);
+            if (write_grid(path, d, &all, grid)) {
+                rc = cli_fail("");
+                goto done;
+            }
+        }
+        printf("%s eps %-6g robust accuracy %.4f  success rate %.4f  mean L2 %.4f  (%.1f s, %.1f img/s)\n", attack,
+               eps[i], stats[i].robust_accuracy, stats[i].success_rate, stats[i].mean_l2, stats[i].seconds,
+               stats[i].seconds > 0 ? d->n / stats[i].seconds : 0);
     }
     if (neps > 1) {
         char path[4200];
@@ -320,8 +549,6 @@ int cmd_attack(int argc, char **argv) {
         json_int(&j, "n", d->n);
         json_num(&j, "clean_accuracy", clean_acc);
         json_num(&j, "time_s", gb_now() - t0);
-        gb_attack a = gb_attack_default_params(kind);
-        a.targeted = targeted;
         json_begin_array(&j, "runs");
         for (int i = 0; i < neps; i++) {
             json_begin_object(&j, NULL);
@@ -330,6 +557,9 @@ int cmd_attack(int argc, char **argv) {
             json_num(&j, "success_rate", stats[i].success_rate);
             json_num(&j, "mean_linf", stats[i].mean_linf);
             json_num(&j, "mean_l2", stats[i].mean_l2);
+            json_num(&j, "mean_l0", stats[i].mean_l0);
+            json_num(&j, "median_l2", stats[i].median_l2);
+            json_int(&j, "grad_evals", stats[i].grad_evals);
             json_num(&j, "time_s", stats[i].seconds);
             char sub[64];
             snprintf(sub, sizeof sub, "eps_%g", eps[i]);
@@ -339,10 +569,11 @@ int cmd_attack(int argc, char **argv) {
         json_end_array(&j);
         write_params(&j, &a, target_mode);
         json_end_object(&j);
-        if (gb_atomic_commit(&af)) {
+        if (gb_atomic_commit(&af) || write_sweep(out, &a, stats, neps, clean_acc)) {
             rc = cli_fail("");
             goto done;
         }
+        printf("sweep: %s/robust_vs_eps.csv, %s/robust_vs_eps.svg\n", out, out);
     }
     if (fig.found) {
         char path[4200], title[256], b1[32], b2[32];
@@ -352,8 +583,15 @@ int cmd_attack(int argc, char **argv) {
         gb_figure_panel clean = {fig.clean, class_name(d, fig.clean_pred, b1, 32), fig.clean_conf};
         gb_figure_panel adv = {fig.adv, class_name(d, fig.adv_pred, b2, 32), fig.adv_conf};
         const gb_tensor *im = d->images;
+        /* The figure's perturbation panel is scaled by eps; unbounded attacks use their largest change. */
+        float feps = fig.eps;
+        if (a.norm != GB_NORM_LINF || kind == GB_ATTACK_CW_L2 || kind == GB_ATTACK_DEEPFOOL || kind == GB_ATTACK_JSMA) {
+            feps = 0;
+            for (int64_t k = 0; k < per; k++) feps = fmaxf(feps, fabsf(fig.adv[k] - fig.clean[k]));
+            if (feps <= 0) feps = 1;
+        }
         if (gb_figure_adversarial(path, (int)im->shape[1], (int)im->shape[2], (int)im->shape[3], clean,
-                                  adv, fig.eps, title)) {
+                                  adv, feps, title)) {
             rc = cli_fail("");
             goto done;
         }
@@ -363,6 +601,7 @@ int cmd_attack(int argc, char **argv) {
         printf("figure: no example went from right to wrong with >= 99%% confidence; none written\n");
     }
 done:
+    gb_attack_result_free(&all);
     free(target);
     free(fig.clean);
     free(fig.adv);

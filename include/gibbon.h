@@ -107,6 +107,12 @@ typedef struct gb_model gb_model;
 /* Loads an ONNX model (gibbon's own or foreign). Errors name the file and the
  * problem: unreadable, corrupt protobuf, unsupported op, bad attribute. */
 gb_status gb_model_load_onnx(const char *path, gb_model **out);
+/* A text report on an ONNX file (gibbon info): producer and opset, input,
+ * output, op histogram, parameter count, FLOPs per image, and whether every
+ * op is supported (ops gibbon lacks are listed, not an error). *text is
+ * allocated (release with gb_free); *supported (may be NULL) is 1 when the
+ * model loads. Errors: the file cannot be read or is not ONNX. */
+gb_status gb_model_describe_onnx(const char *path, char **text, int *supported);
 /* Saves as ONNX (opset 13), atomically (temporary file + rename). */
 gb_status gb_model_save_onnx(const gb_model *m, const char *path);
 /* Builds a freshly initialised model from the built-in zoo; see
@@ -282,18 +288,79 @@ gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *a
 
 /* ---- attacks -------------------------------------------------------------- */
 
-typedef enum gb_attack_kind { GB_ATTACK_FGSM } gb_attack_kind;
+/* Every attack works in pixel space [clip_min, clip_max] (default [0,1]) on a
+ * batch, untargeted (any wrong class) or targeted, and is deterministic for a
+ * given seed and thread count. README.md, section "Attacks", gives the paper
+ * and the defaults of each. */
+typedef enum gb_attack_kind {
+    GB_ATTACK_FGSM,     /* one signed-gradient step, L-inf (Goodfellow et al. 2015) */
+    GB_ATTACK_FGM,      /* one L2-normalized gradient step */
+    GB_ATTACK_BIM,      /* basic iterative method / I-FGSM (Kurakin et al. 2017) */
+    GB_ATTACK_ILL,      /* iterative least-likely class (Kurakin et al. 2017) */
+    GB_ATTACK_PGD,      /* projected gradient descent (Madry et al. 2018): L-inf, L2, L1 */
+    GB_ATTACK_MIFGSM,   /* momentum iterative FGSM (Dong et al. 2018) */
+    GB_ATTACK_CW_L2,    /* Carlini & Wagner 2017, L2: tanh variables, Adam, binary search on c */
+    GB_ATTACK_CW_LINF,  /* PGD (L-inf) on the C&W margin loss */
+    GB_ATTACK_DEEPFOOL, /* Moosavi-Dezfooli et al. 2016, L2 or L-inf */
+    GB_ATTACK_JSMA,     /* Jacobian saliency map attack (Papernot et al. 2016), L0 */
+    GB_ATTACK_APGD,     /* auto-PGD (Croce & Hein 2020), CE or DLR loss, L-inf or L2 */
+    GB_ATTACK_COUNT
+} gb_attack_kind;
 
+/* The norm that measures the perturbation (and bounds it, for eps attacks). */
+typedef enum gb_norm { GB_NORM_LINF, GB_NORM_L2, GB_NORM_L1, GB_NORM_L0 } gb_norm;
+
+/* The objective a gradient attack climbs (see gb_attack_loss). */
+typedef enum gb_loss_kind {
+    GB_LOSS_CE,  /* cross-entropy */
+    GB_LOSS_CW,  /* Carlini-Wagner margin f6, capped at kappa */
+    GB_LOSS_DLR, /* difference of logits ratio (Croce & Hein 2020); targeted form with a target */
+} gb_loss_kind;
+
+/* How targets are chosen by gb_attack_targets. */
+typedef enum gb_target_mode {
+    GB_TARGET_NEXT,         /* (y + 1) mod K */
+    GB_TARGET_RANDOM,       /* uniform over the K-1 wrong classes */
+    GB_TARGET_LEAST_LIKELY, /* the class with the lowest clean logit */
+    GB_TARGET_FIXED,        /* one class for every example */
+} gb_target_mode;
+
+/* Attack parameters. Start from gb_attack_default_params(kind): fields an
+ * attack does not use are ignored; 0 in steps/step_size means "the attack's
+ * own rule". */
 typedef struct gb_attack {
     gb_attack_kind kind;
-    float eps;      /* L-inf radius in [0,1] pixel space */
+    float eps;      /* radius of the ball in `norm` (pixel units); unused by CW_L2, DeepFool, JSMA */
     int targeted;   /* move towards target[] instead of away from y[] */
     float clip_min, clip_max;
+    gb_norm norm;      /* FGSM/BIM/ILL/MI-FGSM/CW_LINF: LINF; FGM: L2; PGD: LINF, L2, L1;
+                        * APGD: LINF, L2; DeepFool: L2, LINF */
+    gb_loss_kind loss; /* gradient attacks: the objective (PGD with GB_LOSS_CW is C&W-L-inf) */
+    int steps;         /* iterations (PGD 40, MI-FGSM 10, APGD 100, DeepFool 50, C&W 10000) */
+    float step_size;   /* alpha (BIM 1/255; PGD 2.5*eps/steps; MI eps/steps) */
+    int restarts;      /* PGD/APGD: runs from fresh random starts, best kept per example */
+    int random_start;  /* PGD: start uniformly inside the ball */
+    int early_stop;    /* iterative attacks: stop an example at its first success */
+    float momentum;    /* MI-FGSM decay mu (1.0); APGD alpha (0.75) */
+    float kappa;       /* C&W confidence */
+    int binary_steps;  /* C&W: binary search steps over c (9) */
+    float initial_const; /* C&W: first c (1e-3) */
+    float lr;          /* C&W: Adam learning rate (1e-2) */
+    int abort_early;   /* C&W: stop when the loss stalls (checked every steps/10) */
+    float overshoot;   /* DeepFool (0.02) */
+    float theta;       /* JSMA: change per chosen feature, in units of the range (+1) */
+    float gamma;       /* JSMA: most features changed, fraction of the input (0.1) */
+    float sparsity;    /* PGD-L1 (SLIDE): percentile q of |grad| that steps (0.99) */
+    uint64_t seed;     /* random starts */
 } gb_attack;
 
 gb_attack gb_attack_default_params(gb_attack_kind kind);
 const char *gb_attack_name(gb_attack_kind kind);
 gb_status gb_attack_parse(const char *name, gb_attack_kind *kind);
+const char *gb_norm_name(gb_norm norm);
+gb_status gb_norm_parse(const char *name, gb_norm *norm);     /* "linf", "l2", "l1", "l0" */
+const char *gb_loss_name(gb_loss_kind loss);
+gb_status gb_loss_parse(const char *name, gb_loss_kind *loss); /* "ce", "cw", "dlr" */
 
 /* Results for a batch of N examples. All arrays have N entries. */
 typedef struct gb_attack_result {
@@ -303,15 +370,36 @@ typedef struct gb_attack_result {
     float *linf, *l2;
     int *success; /* untargeted: adv_pred != y; targeted: adv_pred == target */
     int64_t n;
-    int64_t grad_evals;
+    int64_t grad_evals; /* total over the batch */
+    float *l0;          /* number of input values changed */
+    int64_t *evals;     /* per example: backward passes through the model spent on it */
+    int *target;        /* the target used (-1: untargeted) */
+    float *cw_const;    /* C&W-L2: the c of the returned perturbation (0: none found) */
 } gb_attack_result;
 
 /* Runs attack a on model m over the batch x (N,C,H,W) with true labels y;
- * target (N labels) for targeted attacks, NULL otherwise. Fills *out
- * (release with gb_attack_result_free). */
+ * target (N labels) for targeted attacks, NULL otherwise (GB_ATTACK_ILL
+ * picks the least-likely class itself when target is NULL). Runs in
+ * inference mode. Fills *out (release with gb_attack_result_free). */
 gb_status gb_attack_run(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                         const int *target, gb_attack_result *out);
 void gb_attack_result_free(gb_attack_result *r);
+
+/* Chooses a target per example (N = x->shape[0]) into target: LEAST_LIKELY
+ * runs the model on x; RANDOM draws from rng; FIXED uses `fixed`. */
+gb_status gb_attack_targets(gb_model *m, const gb_tensor *x, const int *y, gb_target_mode mode,
+                            int fixed, gb_rng *rng, int *target);
+
+/* The attacker's objective on logits (N, K), per example, to be MAXIMIZED:
+ *   untargeted  CE: CE(z, y)            CW: min(max_{j!=y} z_j - z_y, kappa)
+ *               DLR: -(z_y - max_{j!=y} z_j) / (z_pi1 - z_pi3)
+ *   targeted    CE: -CE(z, t)           CW: min(z_t - max_{j!=t} z_j, kappa)
+ *               DLR: -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)
+ * (pi: logits sorted in decreasing order; DLR needs K >= 3, targeted K >= 4).
+ * value (N, may be NULL) receives the objective, dlogits (N, K; may be NULL)
+ * its gradient, overwritten. target is NULL for untargeted. */
+gb_status gb_attack_loss(gb_loss_kind loss, const gb_tensor *logits, const int *y,
+                         const int *target, float kappa, float *value, gb_tensor *dlogits);
 
 /* Gradient w.r.t. the input batch x (N,C,H,W) of the SUMMED cross-entropy
  * loss for labels y (so each row is that example's own loss gradient,

@@ -83,6 +83,8 @@ typedef struct gb_value {
     int decay;      /* PARAM: takes weight decay */
     int needs_grad; /* set per backward pass by the planner */
     int64_t *i64;   /* CONST int64 data as stored in ONNX (shape tensors), t holds floats too */
+    int is_int;     /* holds integers (ONNX int64/int32 data, shapes): see graph/fold.c */
+    int is_static;  /* ACT computed at plan time (depends on shapes only): see graph/fold.c */
 } gb_value;
 
 /* Generic ONNX-style attribute. Ops parse these into gb_op_params at load. */
@@ -118,6 +120,12 @@ typedef struct gb_op_params {
     float epsilon, momentum;
     float min, max;
     float ratio;
+    int mode;                    /* op-specific choice (Pad mode, Resize mode, reduction) */
+    int nax;                     /* op-specific resolved ints: axes, perm, pads, starts */
+    int64_t ax[2 * GB_MAX_DIMS];
+    int64_t ax2[GB_MAX_DIMS];    /* a second list (Slice steps) */
+    float fv[GB_MAX_DIMS];       /* op-specific floats (Resize scales) */
+    float value;                 /* Pad constant, ConstantOfShape value */
 } gb_op_params;
 
 #define GB_MAX_NODE_IO 8
@@ -133,6 +141,8 @@ typedef struct gb_node {
     gb_attr *attrs;
     int nattrs;
     gb_op_params p;
+    int64_t opset;  /* the model's default-domain opset, for ops whose semantics changed */
+    int is_static;  /* evaluated at plan time, skipped by forward and backward */
     /* Scratch buffers kept between forward and backward (im2col columns,
      * max-pool argmax, BatchNorm batch statistics, Dropout mask). An op's
      * infer sets scratch_need[k] (floats); the planner allocates. */
@@ -216,6 +226,43 @@ gb_status gb_node_add_string(gb_node *n, const char *name, const char *s);
 gb_status gb_model_finalize(gb_model *m);
 /* Sizes activations and scratch for input shape (ndim, shape). */
 gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape);
+
+/* ---- ONNX import beyond the public loader (io/onnx_import.c) ------------- */
+
+/* A graph input given a value at load time: it becomes a constant (t holds
+ * the values as floats; i64, if not NULL, the exact integers). */
+typedef struct gb_onnx_feed {
+    const char *name;
+    const gb_tensor *t;
+    const int64_t *i64;
+} gb_onnx_feed;
+
+typedef struct gb_onnx_load_opts {
+    const gb_onnx_feed *feeds; /* extra graph inputs as constants (the node-test suite) */
+    int nfeeds;
+    /* Build the graph but do not finalize it: unknown ops keep op = -1 and no
+     * op's init runs (gibbon info on models with unsupported ops). */
+    int no_finalize;
+} gb_onnx_load_opts;
+
+gb_status gb_model_load_onnx_ex(const char *path, const gb_onnx_load_opts *o, gb_model **out);
+
+/* ---- constant folding and shape computations (graph/fold.c) --------------- */
+
+/* Whether v's data can be read by an op's infer: a constant, or a value
+ * computed at plan time from shapes (Shape -> Gather -> Concat -> Reshape). */
+int gb_value_known(const gb_value *v);
+/* Reads known value v (at most max entries, rank <= 1) as integers into
+ * out[0..*n); `what` names it in messages. GB_ERR_UNSUPPORTED if not known. */
+gb_status gb_value_ints(const gb_value *v, const char *what, int64_t *out, int max, int *n);
+/* Replaces every node whose inputs are all constants by constant values
+ * (called by gb_model_finalize after the ops' init). */
+gb_status gb_model_fold(gb_model *m);
+/* Marks the nodes that depend on shapes only (Shape and what is computed
+ * from it): gb_model_plan evaluates them, forward and backward skip them. */
+void gb_model_mark_static(gb_model *m);
+/* After a static node ran: rounds integer outputs (integer Div truncates). */
+void gb_node_round_ints(gb_model *m, const gb_node *n);
 
 /* ---- kernels shared between ops ------------------------------------------ */
 

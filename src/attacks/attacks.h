@@ -1,4 +1,5 @@
-/* attacks.h — helpers shared by the attack implementations. */
+/* attacks.h — helpers shared by the attack implementations: results, the
+ * working set of examples still under attack, norm balls and steps. */
 #ifndef GB_ATTACKS_H
 #define GB_ATTACKS_H
 
@@ -11,7 +12,85 @@ gb_status gb_attack_result_alloc(gb_attack_result *r, const gb_tensor *x);
 gb_status gb_attack_result_finish(gb_attack_result *r, gb_model *m, const gb_tensor *x,
                                   const int *y, const int *target);
 
+/* ---- the working set (work.c) ------------------------------------------------
+ * The examples of a batch still under attack, packed at the front of x so
+ * that finished examples cost nothing. Row j is example idx[j]; per-example
+ * state of an attack (momentum, Adam moments, ...) lives in arrays indexed
+ * by the original index, so only the rows below move when the set shrinks. */
+typedef struct gb_atk_work {
+    gb_model *m;
+    gb_attack_result *r;
+    int64_t N, D, K;
+    const float *x0; /* (N, D) clean images */
+    const int *y, *t; /* (N) labels; targets (NULL: untargeted) */
+    int64_t n;        /* active rows */
+    int64_t *idx;     /* (N) original index of row j */
+    int *ys, *ts;     /* (N) label / target of row j */
+    gb_tensor x;      /* (n, C, H, W) current iterates */
+    gb_tensor dl;     /* (n, K) scratch d objective / d logits */
+    float *grad;      /* (n, D) gradient from the last gb_atk_eval / backward */
+    float *logits;    /* (n, K) from the last forward */
+    float *obj;       /* (n) objective from the last gb_atk_eval */
+} gb_atk_work;
+
+gb_status gb_atk_init(gb_atk_work *w, gb_model *m, const gb_tensor *x, const int *y,
+                      const int *t, gb_attack_result *r);
+void gb_atk_free(gb_atk_work *w);
+/* Activates the examples with want[i] != 0 (all if want is NULL), rows reset to the clean images. */
+void gb_atk_select(gb_atk_work *w, const int *want);
+/* Keeps the rows with keep[j] != 0, in order. */
+void gb_atk_compact(gb_atk_work *w, const int *keep);
+/* Forward of the active rows; logits copied to w->logits. */
+gb_status gb_atk_forward(gb_atk_work *w);
+/* After gb_atk_forward: backward of dlogits rows dl (n, K) into out (n, D);
+ * counts one gradient evaluation per active example. */
+gb_status gb_atk_backward(gb_atk_work *w, const float *dl, float *out);
+/* Forward, the attacker's objective (gb_attack_loss) into w->obj and, if
+ * want_grad, its gradient w.r.t. the rows into w->grad. */
+gb_status gb_atk_eval(gb_atk_work *w, gb_loss_kind loss, float kappa, int want_grad);
+/* Whether row j's last logits are adversarial (argmax != y, or == target). */
+int gb_atk_hit(const gb_atk_work *w, int64_t j);
+int gb_argmax(const float *z, int64_t K);
+
+/* ---- norms, balls and steps (norms.c) ---------------------------------------- */
+
+double gb_norm_of(gb_norm norm, const float *v, int64_t D);
+/* Ascent step on one example x (D) along gradient g: L-inf sign, L2
+ * normalized, L1 sparse (SLIDE, q-th percentile of |g| among the values not
+ * pinned at the box in the step's direction). scratch holds 2*D floats. */
+void gb_norm_step(gb_norm norm, float *x, const float *g, int64_t D, float alpha, float lo,
+                  float hi, float q, float *scratch);
+/* x := x0 + P_ball(x - x0), then clipped to [lo, hi] (clipping only shrinks
+ * every |x_i - x0_i|, so the norm bound holds). scratch holds D floats. */
+void gb_norm_project(gb_norm norm, float *x, const float *x0, int64_t D, float eps, float lo,
+                     float hi, float *scratch);
+/* x := a random point of the ball around x0 (clipped to the box). */
+void gb_norm_random_start(gb_norm norm, float *x, const float *x0, int64_t D, float eps, float lo,
+                          float hi, gb_rng *rng);
+/* Euclidean projection of v (D) onto the L1 ball of radius eps (Duchi et al. 2008). */
+void gb_project_l1(float *v, int64_t D, float eps, float *scratch);
+
+/* ---- attacks ------------------------------------------------------------------- */
+
+typedef gb_status (*gb_attack_fn)(const gb_attack *a, gb_model *m, const gb_tensor *x,
+                                  const int *y, const int *target, gb_attack_result *r);
 gb_status gb_attack_fgsm(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                          const int *target, gb_attack_result *r);
+gb_status gb_attack_fgm(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                        const int *target, gb_attack_result *r);
+/* BIM, ILL, PGD, MI-FGSM and C&W-L-inf: one projected-gradient loop. */
+gb_status gb_attack_iterative(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                              const int *target, gb_attack_result *r);
+gb_status gb_attack_apgd(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                         const int *target, gb_attack_result *r);
+gb_status gb_attack_cw_l2(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                          const int *target, gb_attack_result *r);
+gb_status gb_attack_deepfool(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                             const int *target, gb_attack_result *r);
+gb_status gb_attack_jsma(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                         const int *target, gb_attack_result *r);
+
+/* Kurakin et al.'s iteration count for BIM/ILL: min(eps*255 + 4, 1.25*eps*255), rounded up. */
+int gb_attack_bim_steps(float eps_255);
 
 #endif

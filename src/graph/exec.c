@@ -59,6 +59,11 @@ gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape) {
             int64_t sh[1] = {n->scratch_need[k]};
             GB_TRY(gb_tensor_resize(&n->scratch[k], 1, sh));
         }
+        if (n->is_static) { /* shapes only: computed now, for later nodes' infer (fold.c) */
+            gb_exec ex = {0, &m->rng};
+            gb_ops[n->op]->forward(n, tin, tout, &ex);
+            gb_node_round_ints(m, n);
+        }
     }
     m->planned_ndim = ndim;
     memcpy(m->planned, shape, (size_t)ndim * sizeof *shape);
@@ -74,6 +79,7 @@ gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **lo
     gb_exec ex = {m->training, &m->rng};
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
+        if (n->is_static) continue; /* computed by the planner */
         const gb_value *vin[GB_MAX_NODE_IO];
         const gb_tensor *tin[GB_MAX_NODE_IO];
         gb_tensor *tout[GB_MAX_NODE_IO];
@@ -103,7 +109,7 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
         int any = 0;
-        for (int k = 0; k < n->nin; k++) any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
+        for (int k = 0; k < n->nin && !n->is_static; k++) any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
         for (int k = 0; k < n->nout; k++)
             if (n->out[k] >= 0) m->vals[n->out[k]].needs_grad = any;
     }

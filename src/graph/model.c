@@ -247,9 +247,13 @@ gb_status gb_model_finalize(gb_model *m) {
                                 n->name, n->op_type, m->vals[v].name);
         }
         memset(&n->p, 0, sizeof n->p);
+        n->opset = m->opset;
         if (d->init) GB_TRY(d->init(n));
     }
-    if (m->vals[m->output].kind != GB_VAL_ACT)
+    GB_TRY(gb_model_fold(m));
+    gb_model_mark_static(m);
+    /* A folded output (a graph computing a constant) is still an output. */
+    if (m->vals[m->output].kind != GB_VAL_ACT && m->vals[m->output].kind != GB_VAL_CONST)
         return gb_error(GB_ERR_FORMAT, "model output '%s' is not computed by any node",
                         m->vals[m->output].name);
     /* Gradient buffers for parameters live as long as the model. */

@@ -42,6 +42,9 @@ static const struct {
     {"Gemm", 1u << 1 | 1u << 2},               /* B (weight), C (bias) */
     {"MatMul", 1u << 1},                       /* B */
     {"BatchNormalization", 1u << 1 | 1u << 2}, /* scale, B (not mean, var) */
+    {"ConvTranspose", 1u << 1 | 1u << 2},      /* W, B */
+    {"InstanceNormalization", 1u << 1 | 1u << 2}, /* scale, B */
+    {"PRelu", 1u << 1},                        /* slope */
 };
 
 static int is_trainable_slot(const char *op_type, int k) {
@@ -236,6 +239,39 @@ static gb_status add_constant(gb_model *m, const Onnx__NodeProto *np, const char
 
 /* ---- nodes ------------------------------------------------------------------ */
 
+/* ConstantOfShape's one-element tensor attribute `value` becomes a FLOATS
+ * or INTS attribute; other tensor attributes are refused by the caller. */
+static gb_status tensor_attr(gb_node *n, const char *an, const Onnx__TensorProto *tp) {
+    int32_t dt = tp->has_data_type ? tp->data_type : 0;
+    int is_int = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    if (dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !is_int)
+        return gb_error(GB_ERR_UNSUPPORTED, "node '%s' (%s): tensor attribute '%s' of type %s is not supported",
+                        n->name, n->op_type, an, dtype_name(dt));
+    size_t item = dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4;
+    size_t count = tp->has_raw_data ? tp->raw_data.len / item
+                   : dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? tp->n_float_data
+                   : dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? tp->n_int64_data
+                                                                : tp->n_int32_data;
+    if (count > 4096 || (tp->has_raw_data && tp->raw_data.len % item))
+        return gb_error(GB_ERR_UNSUPPORTED, "node '%s' (%s): tensor attribute '%s' is too large or malformed",
+                        n->name, n->op_type, an);
+    int64_t *ints = gb_malloc((count ? count : 1) * sizeof *ints);
+    float *floats = gb_malloc((count ? count : 1) * sizeof *floats);
+    gb_status s = ints && floats ? GB_OK : GB_ERR_NOMEM;
+    for (size_t i = 0; s == GB_OK && i < count; i++) {
+        const uint8_t *raw = tp->has_raw_data ? tp->raw_data.data + i * item : NULL;
+        if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) floats[i] = raw ? load_le_f32(raw) : tp->float_data[i];
+        else if (item == 8) ints[i] = raw ? load_le_i64(raw) : tp->int64_data[i];
+        else ints[i] = raw ? load_le_i32(raw) : tp->int32_data[i];
+    }
+    if (s == GB_OK)
+        s = is_int ? gb_node_add_ints(n, an, ints, (int)count)
+                   : gb_node_add_floats(n, an, floats, (int)count);
+    gb_free(ints);
+    gb_free(floats);
+    return s;
+}
+
 static gb_status copy_attr(gb_node *n, const Onnx__AttributeProto *a) {
     const char *an = str_or_empty(a->name);
     if (!*an) return gb_error(GB_ERR_FORMAT, "node '%s' (%s): attribute without a name", n->name, n->op_type);
@@ -265,6 +301,10 @@ static gb_status copy_attr(gb_node *n, const Onnx__AttributeProto *a) {
         gb_free(s);
         return st;
     }
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
+        if (a->t && strcmp(n->op_type, "ConstantOfShape") == 0 && strcmp(an, "value") == 0)
+            return tensor_attr(n, an, a->t);
+        /* fall through */
     default:
         return gb_error(GB_ERR_UNSUPPORTED, "node '%s' (%s): attribute '%s' of type %s is not supported",
                         n->name, n->op_type, an, attr_type_name(a->type));
@@ -318,7 +358,20 @@ static gb_status add_node(gb_model *m, const Onnx__NodeProto *np, size_t i, int 
 
 /* ---- graph inputs ------------------------------------------------------------ */
 
-/* The one graph input that is not an initializer is the image batch. */
+/* Graph inputs given values by the caller (gb_onnx_load_opts.feeds) become
+ * constants, as if they were initializers. */
+static gb_status add_feeds(gb_model *m, const gb_onnx_load_opts *o) {
+    for (int i = 0; o && i < o->nfeeds; i++) {
+        const gb_onnx_feed *f = &o->feeds[i];
+        gb_value *v;
+        GB_TRY(add_data_value(m, f->name, f->t->ndim, f->t->shape, f->i64 != NULL, &v));
+        if (f->t->size) memcpy(v->t.data, f->t->data, (size_t)f->t->size * sizeof(float));
+        if (f->i64 && f->t->size) memcpy(v->i64, f->i64, (size_t)f->t->size * sizeof *v->i64);
+    }
+    return GB_OK;
+}
+
+/* The one graph input that is neither an initializer nor fed is the image batch. */
 static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g) {
     const Onnx__ValueInfoProto *img = NULL;
     int count = 0;
@@ -394,7 +447,7 @@ static gb_status read_opset(gb_model *m, const Onnx__ModelProto *mp) {
     return GB_OK;
 }
 
-static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp) {
+static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp, const gb_onnx_load_opts *o) {
     const Onnx__GraphProto *g = mp->graph;
     if (!g) return gb_error(GB_ERR_FORMAT, "not an ONNX model (no graph)");
     if (!mp->has_ir_version) return gb_error(GB_ERR_FORMAT, "not an ONNX model (no ir_version)");
@@ -408,6 +461,7 @@ static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp) {
         GB_TRY(add_tensor(m, "initializer", name, g->initializer[i]));
     }
     int ninit = m->nvals;
+    GB_TRY(add_feeds(m, o));
     GB_TRY(add_image_input(m, g));
     for (size_t i = 0; i < g->n_node; i++) GB_TRY(add_node(m, g->node[i], i, ninit));
 
@@ -427,6 +481,10 @@ static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp) {
     }
     if (mp->producer_name && *mp->producer_name && !(m->producer = gb_strdup(mp->producer_name)))
         return GB_ERR_NOMEM;
+    if (o && o->no_finalize) {
+        for (int i = 0; i < m->nnodes; i++) m->nodes[i].op = gb_op_find(m->nodes[i].op_type);
+        return GB_OK;
+    }
     return gb_model_finalize(m);
 }
 
@@ -479,6 +537,10 @@ static gb_status read_file(const char *path, uint8_t **out, size_t *len) {
 }
 
 gb_status gb_model_load_onnx(const char *path, gb_model **out) {
+    return gb_model_load_onnx_ex(path, NULL, out);
+}
+
+gb_status gb_model_load_onnx_ex(const char *path, const gb_onnx_load_opts *o, gb_model **out) {
     *out = NULL;
     uint8_t *buf;
     size_t len;
@@ -494,7 +556,7 @@ gb_status gb_model_load_onnx(const char *path, gb_model **out) {
         return gb_error(GB_ERR_FORMAT, "%s: not a valid ONNX model (protobuf parse failed)", path);
     }
     gb_model *m = gb_model_alloc();
-    s = m ? build_model(m, mp) : GB_ERR_NOMEM;
+    s = m ? build_model(m, mp, o) : GB_ERR_NOMEM;
     onnx__model_proto__free_unpacked(mp, &pa);
     if (s != GB_OK) {
         gb_model_free(m);

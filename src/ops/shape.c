@@ -75,8 +75,8 @@ static gb_status reshape_target(const gb_node *n, const gb_value *sv, int64_t *t
         *nd = a->n;
         return GB_OK;
     }
-    if (sv->kind != GB_VAL_CONST)
-        return gb_error(GB_ERR_UNSUPPORTED, "Reshape target shape '%s' must be a constant initializer",
+    if (!gb_value_known(sv))
+        return gb_error(GB_ERR_UNSUPPORTED, "Reshape target shape '%s' must be a constant or computed from shapes only",
                         sv->name);
     if (sv->t.ndim > 1 || sv->t.size > GB_MAX_DIMS)
         return gb_error(GB_ERR_SHAPE, "Reshape target shape '%s' must be a 1-D list of at most %d dims",

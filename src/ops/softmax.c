@@ -1,6 +1,6 @@
 /* softmax.c — Softmax and LogSoftmax along one axis (ONNX opset 13: default
- * axis -1; opsets < 13 flattened the trailing dims instead, which only
- * differs for rank > 2 inputs with a non-last axis).
+ * axis -1; opsets < 13: default axis 1 and the input seen as a 2-D matrix
+ * (dims before the axis, dims from the axis on), node->opset tells which).
  *
  * Stable forms: with m = max_k x_k,
  *   softmax(x)_k    = e^(x_k - m) / sum_j e^(x_j - m)
@@ -13,7 +13,9 @@
 
 #include <math.h>
 
-static gb_status softmax_init(gb_node *n) { return gb_attr_int(n, "axis", -1, &n->p.axis); }
+static gb_status softmax_init(gb_node *n) {
+    return gb_attr_int(n, "axis", n->opset < 13 ? 1 : -1, &n->p.axis);
+}
 
 static gb_status softmax_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
     if (!in[0]) return gb_error(GB_ERR_FORMAT, "%s needs an input", n->op_type);
@@ -32,6 +34,10 @@ static void sm_dims(const gb_node *n, const gb_tensor *x, int64_t *outer, int64_
     for (int i = 0; i < axis; i++) *outer *= x->shape[i];
     for (int i = axis + 1; i < x->ndim; i++) *inner *= x->shape[i];
     *L = x->shape[axis];
+    if (n->opset < 13) { /* the input as a 2-D (outer, rest) matrix */
+        *L *= *inner;
+        *inner = 1;
+    }
 }
 
 /* One line of L elements at stride s: y = softmax(x) or logsoftmax(x). */

@@ -121,7 +121,7 @@ static gb_status clip_init(gb_node *n) {
 static gb_status clip_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
     for (int k = 1; k < n->nin && k < 3; k++) {
         if (!in[k]) continue;
-        if (in[k]->kind == GB_VAL_ACT || in[k]->kind == GB_VAL_INPUT)
+        if (!gb_value_known(in[k]))
             return gb_error(GB_ERR_UNSUPPORTED, "Clip bounds must be constants");
         if (in[k]->t.size != 1) return gb_error(GB_ERR_SHAPE, "Clip bound is not a scalar");
         if (k == 1) n->p.min = in[k]->t.data[0];

@@ -1,0 +1,134 @@
+/* onnx_info.c — the report behind `gibbon info`: what an ONNX file holds
+ * and whether gibbon can run it.
+ *
+ * The file is imported twice: first without finalizing (so unknown ops do
+ * not stop the load and can be listed), then, when every op is known, for
+ * real, which checks attributes and shapes and plans one image; FLOPs are
+ * counted on that plan: 2 per multiply-add for Conv, ConvTranspose, Gemm and
+ * MatMul, one per output element for everything else.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+        char *p = gb_realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Floating-point operations of node n for the planned batch. */
+static double node_flops(const gb_model *m, const gb_node *n) {
+    const gb_tensor *y = &m->vals[n->out[0]].t;
+    const gb_tensor *x = n->nin > 0 && n->in[0] >= 0 ? &m->vals[n->in[0]].t : NULL;
+    const gb_tensor *w = n->nin > 1 && n->in[1] >= 0 ? &m->vals[n->in[1]].t : NULL;
+    if (n->is_static) return 0;
+    if (n->op == GB_OP_CONV && w && w->ndim == 4)
+        return 2.0 * (double)y->size * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    if (n->op == GB_OP_CONV_TRANSPOSE && x && w && w->ndim == 4)
+        return 2.0 * (double)x->size * (double)(w->size / w->shape[0]);
+    if ((n->op == GB_OP_GEMM || n->op == GB_OP_MATMUL) && x && x->ndim >= 1) {
+        int64_t K = x->shape[x->ndim - 1];
+        if (n->op == GB_OP_GEMM && n->p.trans_a && x->ndim == 2) K = x->shape[0];
+        return 2.0 * (double)y->size * (double)K;
+    }
+    return (double)y->size;
+}
+
+static const char *si(double v, char *buf, size_t len) {
+    const char *u[] = {"", "K", "M", "G", "T"};
+    int k = 0;
+    while (v >= 1000 && k < 4) v /= 1000, k++;
+    snprintf(buf, len, "%.3g %s", v, u[k]);
+    return buf;
+}
+
+gb_status gb_model_describe_onnx(const char *path, char **text, int *supported) {
+    *text = NULL;
+    if (supported) *supported = 0;
+    gb_onnx_load_opts o = {NULL, 0, 1};
+    gb_model *m0 = NULL, *m = NULL;
+    GB_TRY(gb_model_load_onnx_ex(path, &o, &m0));
+    sbuf b = {0};
+    char sh[160], num[32];
+    sb_printf(&b, "model:      %s\n", path);
+    sb_printf(&b, "producer:   %s, opset %lld\n", m0->producer ? m0->producer : "(unknown)",
+              (long long)m0->opset);
+    sb_printf(&b, "input:      %s %s (float32)\n", m0->vals[m0->input].name,
+              m0->in_ndim ? gb_shape_str(m0->in_ndim, m0->in_shape, sh, sizeof sh) : "(shape not declared)");
+
+    /* Op histogram, in order of first appearance, and the unknown ops. */
+    int nunk = 0;
+    sb_printf(&b, "nodes:      %d\n", m0->nnodes);
+    for (int i = 0; i < m0->nnodes; i++) {
+        const char *op = m0->nodes[i].op_type;
+        int first = 1, count = 0;
+        for (int j = 0; j < i && first; j++) first = strcmp(m0->nodes[j].op_type, op) != 0;
+        if (!first) continue;
+        for (int j = i; j < m0->nnodes; j++) count += strcmp(m0->nodes[j].op_type, op) == 0;
+        sb_printf(&b, "  %-24s %5d%s\n", op, count, m0->nodes[i].op < 0 ? "   (not supported)" : "");
+        nunk += m0->nodes[i].op < 0;
+    }
+    int64_t nconst = 0;
+    for (int i = 0; i < m0->nvals; i++)
+        if (m0->vals[i].kind == GB_VAL_CONST) nconst += m0->vals[i].t.size;
+    sb_printf(&b, "parameters: %lld in %d tensors (trainable), %lld constant values\n",
+              (long long)gb_model_param_count(m0), gb_model_num_params(m0), (long long)nconst);
+
+    if (nunk) {
+        sb_printf(&b, "supported:  no: %d op type(s) gibbon lacks:", nunk);
+        for (int i = 0; i < m0->nnodes; i++) {
+            const gb_node *n = &m0->nodes[i];
+            int first = 1;
+            for (int j = 0; j < i && first; j++) first = strcmp(m0->nodes[j].op_type, n->op_type) != 0;
+            if (n->op < 0 && first) sb_printf(&b, " %s (first at node '%s')", n->op_type, n->name);
+        }
+        sb_printf(&b, "\n");
+    } else if (gb_model_load_onnx(path, &m) != GB_OK) {
+        sb_printf(&b, "supported:  no: %s\n", gb_last_error());
+    } else {
+        const gb_tensor *y = &m->vals[m->output].t;
+        sb_printf(&b, "output:     %s %s for one image\n", m->vals[m->output].name,
+                  gb_shape_str(y->ndim, y->shape, sh, sizeof sh));
+        sb_printf(&b, "classes:    %d\n", gb_model_num_classes(m));
+        double flops = 0;
+        for (int i = 0; i < m->nnodes; i++) flops += node_flops(m, &m->nodes[i]);
+        sb_printf(&b, "FLOPs:      %sFLOP per image (forward; a multiply-add counts 2)\n",
+                  si(flops, num, sizeof num));
+        if (m->arch && *m->arch) sb_printf(&b, "arch:       %s\n", m->arch);
+        sb_printf(&b, "supported:  yes (every op and attribute)\n");
+        if (supported) *supported = 1;
+    }
+    gb_model_free(m);
+    gb_model_free(m0);
+    if (b.failed) {
+        gb_free(b.s);
+        return GB_ERR_NOMEM;
+    }
+    *text = b.s;
+    return GB_OK;
+}
