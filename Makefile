@@ -13,6 +13,10 @@ BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp -Iinclude -Isrc -I$(OUT)/gen -MMD -M
 ifeq ($(BUILD),asan)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDOPT := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+  # clang only: the library instrumented for libFuzzer (make BUILD=fuzz CC=clang fuzz)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  LDOPT := -fsanitize=address,undefined
 else
   OPT := -O3 -g -march=x86-64-v3 -ffp-contract=off
   LDOPT :=
@@ -70,7 +74,8 @@ clean:
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
 # Benchmarks (not part of all/test): make bench → $(OUT)/bench/bench_cnn; bench/run.sh runs them.
-BENCH_SRC := $(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort)
+# make bench_onnx → $(OUT)/bench/bench_onnx; bench/bench_onnx.sh runs it.
+BENCH_SRC := $(filter-out bench/bench_onnx.c,$(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort))
 BENCH_OBJ := $(BENCH_SRC:%.c=$(OUT)/obj/%.o)
 
 bench: $(OUT)/bench/bench_cnn
@@ -79,4 +84,20 @@ $(OUT)/bench/bench_cnn: $(BENCH_OBJ) $(OUT)/libgibbon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
-.PHONY: bench
+bench_onnx: $(OUT)/bench/bench_onnx
+
+$(OUT)/bench/bench_onnx: $(OUT)/obj/bench/bench_onnx.o $(OUT)/libgibbon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+.PHONY: bench bench_onnx
+
+# libFuzzer target over the ONNX loader (tests/fuzz/fuzz_onnx.c; tests/cli_fuzz.sh runs it):
+#   make BUILD=fuzz CC=clang fuzz  ->  build/fuzz-clang/fuzz/fuzz_onnx
+fuzz: $(OUT)/fuzz/fuzz_onnx
+
+$(OUT)/fuzz/fuzz_onnx: $(OUT)/obj/tests/fuzz/fuzz_onnx.o $(OUT)/libgibbon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+.PHONY: fuzz

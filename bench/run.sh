@@ -11,13 +11,14 @@
 # Installs nothing.
 #
 # Environment: ROUNDS (3), REPS (5), ITERS (10), WARMUP (3), BATCH (128),
-# THREADS (2), BUILD (release); PROFILE=1 adds both per-op profiles (to
-# stderr) after the table.
+# THREADS (2), BUILD (release); QUIET_WAIT (60): before each bench, wait up
+# to that many seconds for the machine to be >= 90% idle (0: never wait);
+# PROFILE=1 adds both per-op profiles (to stderr) after the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3} REPS=${REPS:-5} ITERS=${ITERS:-10} WARMUP=${WARMUP:-3}
-BATCH=${BATCH:-128} THREADS=${THREADS:-2} BUILD=${BUILD:-release}
+BATCH=${BATCH:-128} THREADS=${THREADS:-2} BUILD=${BUILD:-release} QUIET_WAIT=${QUIET_WAIT:-60}
 PY=/usr/bin/python3
 ARGS=(--batch "$BATCH" --threads "$THREADS" --warmup "$WARMUP" --reps "$REPS" --iters "$ITERS")
 
@@ -36,9 +37,34 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (2 vCPUs; above ~0.5 someone else is running)"
 
-run_gibbon() { "$BIN" "${ARGS[@]}" >>"$tmp/lines.jsonl"; }
+# Idle share of all CPUs over 3 s, from /proc/stat (idle + iowait).
+cpu_sample() { awk '/^cpu /{print $5+$6, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+idle_pct() {
+  local i0 t0 i1 t1
+  read -r i0 t0 < <(cpu_sample)
+  sleep 3
+  read -r i1 t1 < <(cpu_sample)
+  echo $((100 * (i1 - i0) / (t1 > t0 ? t1 - t0 : 1)))
+}
+wait_quiet() {
+  local end=$(($(date +%s) + QUIET_WAIT)) pct
+  while :; do
+    pct=$(idle_pct)
+    ((pct >= 90)) && return 0
+    if (($(date +%s) >= end)); then
+      echo "  (machine still busy, ${pct}% idle: running anyway)" >&2
+      return 0
+    fi
+    sleep 5
+  done
+}
+run_gibbon() {
+  if ((QUIET_WAIT > 0)); then wait_quiet; fi
+  "$BIN" "${ARGS[@]}" >>"$tmp/lines.jsonl"
+}
 run_torch() {
   [ "$have_torch" = 1 ] || return 0
+  if ((QUIET_WAIT > 0)); then wait_quiet; fi
   OPENBLAS_NUM_THREADS=1 "$PY" bench/bench_torch.py "${ARGS[@]}" >>"$tmp/lines.jsonl"
 }
 start=$(date +%s)

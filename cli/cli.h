@@ -27,6 +27,37 @@ int cli_fail(const char *what);
 /* Parses a comma-separated list of floats into out (at most max). Returns the count or -1. */
 int cli_parse_floats(const char *s, float *out, int max);
 
+/* ---- model loading shared by eval, info and attack ---------------------- */
+
+/* How the model expects its input, from the command line (see
+ * gb_model_load_params; strings are NULL and range 0 when not given). */
+typedef struct cli_model_opts {
+    const char *mean, *std, *output, *layout;
+    float range;
+} cli_model_opts;
+
+/* The options, to splice into a command's table:
+ *   cli_model_opts mo = {0};
+ *   cli_opt opts[] = {{"model", ...}, CLI_MODEL_OPTS(mo), {0}}; */
+#define CLI_MODEL_OPTS(o)                                                                       \
+    {"mean", OPT_STR, &(o).mean, "per-channel mean the model expects, in its units (0.485,0.456,0.406)"}, \
+    {"std", OPT_STR, &(o).std, "per-channel std the model expects (0.229,0.224,0.225)"},           \
+    {"range", OPT_FLOAT, &(o).range, "pixel range the model expects: 1 (default) or 255; data stays [0,1]"}, \
+    {"output", OPT_STR, &(o).output, "graph output to use when the model has several"},           \
+    {"layout", OPT_STR, &(o).layout, "the model's input layout: nchw (default) or nhwc"}
+
+/* Fills p from o. On a bad value prints "gibbon <cmd>: --flag: ..." and
+ * returns 2; 0 on success. */
+int cli_model_params(const char *cmd, const cli_model_opts *o, gb_model_load_params *p);
+/* Loads path with o and prints notices on stderr when gibbon adapted the
+ * model on its own (final Softmax removed, LogSoftmax outputs, several
+ * outputs, normalization from the file's metadata). Returns 0, or the exit
+ * code to return (1: load error, 2: bad flag). */
+int cli_load_model(const char *cmd, const char *path, const cli_model_opts *o, gb_model **m);
+/* gb_model_check_input on a batch: wrong layout, 0..255 or normalized data.
+ * Prints the error and returns 1; 0 when fine. */
+int cli_check_images(const gb_model *m, const gb_tensor *x);
+
 /* mkdir -p; returns 0 on success. */
 int cli_mkdirs(const char *path);
 

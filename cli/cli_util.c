@@ -102,6 +102,91 @@ int cli_parse_floats(const char *s, float *out, int max) {
     return n;
 }
 
+/* ---- model loading ---- */
+
+static int parse_channels(const char *cmd, const char *flag, const char *s, float *out) {
+    int n = cli_parse_floats(s, out, GB_MAX_CHANNELS);
+    if (n <= 0) {
+        fprintf(stderr, "gibbon %s: --%s: '%s' is not a comma-separated list of 1 to %d numbers\n", cmd, flag,
+                s, GB_MAX_CHANNELS);
+        return -1;
+    }
+    return n;
+}
+
+int cli_model_params(const char *cmd, const cli_model_opts *o, gb_model_load_params *p) {
+    *p = gb_model_load_default_params();
+    int nm = 0, ns = 0;
+    if (o->mean && (nm = parse_channels(cmd, "mean", o->mean, p->mean)) < 0) return 2;
+    if (o->std && (ns = parse_channels(cmd, "std", o->std, p->std)) < 0) return 2;
+    if (nm && ns && nm != ns && nm != 1 && ns != 1) {
+        fprintf(stderr, "gibbon %s: --mean has %d values and --std %d\n", cmd, nm, ns);
+        return 2;
+    }
+    /* One list alone: the other is the identity; a single value applies to every channel. */
+    int c = nm > ns ? nm : ns;
+    for (int k = 0; k < c; k++) {
+        p->mean[k] = nm == 0 ? 0.0f : p->mean[nm == 1 ? 0 : k];
+        p->std[k] = ns == 0 ? 1.0f : p->std[ns == 1 ? 0 : k];
+    }
+    p->channels = c;
+    for (int k = 0; k < c; k++)
+        if (!(p->std[k] > 0)) {
+            fprintf(stderr, "gibbon %s: --std: %g is not positive\n", cmd, (double)p->std[k]);
+            return 2;
+        }
+    if (o->range != 0 && !(o->range > 0)) {
+        fprintf(stderr, "gibbon %s: --range: must be positive (1 or 255)\n", cmd);
+        return 2;
+    }
+    p->range = o->range;
+    if (o->layout) {
+        if (strcmp(o->layout, "nchw") == 0) p->layout = GB_LAYOUT_NCHW;
+        else if (strcmp(o->layout, "nhwc") == 0) p->layout = GB_LAYOUT_NHWC;
+        else {
+            fprintf(stderr, "gibbon %s: --layout: '%s' is not nchw or nhwc\n", cmd, o->layout);
+            return 2;
+        }
+    }
+    p->output = o->output;
+    return 0;
+}
+
+int cli_load_model(const char *cmd, const char *path, const cli_model_opts *o, gb_model **m) {
+    gb_model_load_params p;
+    int r = cli_model_params(cmd, o, &p);
+    if (r) return r;
+    if (gb_model_load_onnx_opts(path, &p, m)) return cli_fail("");
+    const char *used = gb_model_used_output(*m);
+    if (gb_model_output_kind(*m) == GB_OUTPUT_SOFTMAX_REMOVED)
+        fprintf(stderr, "gibbon %s: note: %s ends in Softmax; gibbon uses its input '%s' (the logits), "
+                        "not the probabilities\n", cmd, path, used);
+    if (gb_model_output_kind(*m) == GB_OUTPUT_LOG_SOFTMAX)
+        fprintf(stderr, "gibbon %s: note: %s ends in LogSoftmax; its log-probabilities serve as logits\n",
+                cmd, path);
+    int nout = gb_model_num_outputs(*m);
+    if (nout > 1 && !o->output) {
+        fprintf(stderr, "gibbon %s: note: %s has %d outputs (", cmd, path, nout);
+        for (int i = 0; i < nout; i++) fprintf(stderr, "%s'%s'", i ? ", " : "", gb_model_output_name(*m, i));
+        fprintf(stderr, "); using '%s' (choose with --output)\n", gb_model_output_name(*m, 0));
+    }
+    float mean[GB_MAX_CHANNELS], std[GB_MAX_CHANNELS], range;
+    int c = gb_model_input_normalization(*m, mean, std, &range);
+    if ((c && !p.channels) || (range != 1 && p.range == 0)) {
+        fprintf(stderr, "gibbon %s: note: input normalization from the model's metadata:", cmd);
+        if (range != 1) fprintf(stderr, " range %g", (double)range);
+        for (int k = 0; k < c; k++) fprintf(stderr, "%s%g", k ? "," : " mean ", (double)mean[k]);
+        for (int k = 0; k < c; k++) fprintf(stderr, "%s%g", k ? "," : " std ", (double)std[k]);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+int cli_check_images(const gb_model *m, const gb_tensor *x) {
+    if (gb_model_check_input(m, x) == GB_OK) return 0;
+    return cli_fail("data");
+}
+
 int cli_mkdirs(const char *path) {
     char buf[4096];
     size_t len = strlen(path);

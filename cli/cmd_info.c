@@ -8,7 +8,8 @@
 
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
-    cli_opt opts[] = {{"model", OPT_STR, &model, "ONNX model file (required)"}, {0}};
+    cli_model_opts mo = {0};
+    cli_opt opts[] = {{"model", OPT_STR, &model, "ONNX model file (required)"}, CLI_MODEL_OPTS(mo), {0}};
     int r = cli_parse("info", "Describes an ONNX model: input, output, op histogram, parameters, "
                               "FLOPs, and whether gibbon supports every op.",
                       argc, argv, opts);
@@ -17,9 +18,11 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "gibbon info: --model is required\n");
         return 2;
     }
+    gb_model_load_params p;
+    if ((r = cli_model_params("info", &mo, &p))) return r;
     char *text;
     int supported;
-    if (gb_model_describe_onnx(model, &text, &supported)) return cli_fail("");
+    if (gb_model_describe_onnx_opts(model, &p, &text, &supported)) return cli_fail("");
     fputs(text, stdout);
     gb_free(text);
     return supported ? 0 : 3;

@@ -104,15 +104,85 @@ const char *gb_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 typedef struct gb_model gb_model;
 
-/* Loads an ONNX model (gibbon's own or foreign). Errors name the file and the
- * problem: unreadable, corrupt protobuf, unsupported op, bad attribute. */
+/* Loads an ONNX model (gibbon's own or foreign) with the default load
+ * parameters (below). Errors name the file and the problem: unreadable,
+ * corrupt protobuf, unsupported op, bad attribute. */
 gb_status gb_model_load_onnx(const char *path, gb_model **out);
+
+/* ---- adapting a model to gibbon's conventions ---------------------------- *
+ * Attacks work on float32 NCHW pixels in [0,1] and on logits. A foreign model
+ * may expect normalized input (per-channel mean/std, pixels in 0..255), NHWC
+ * layout, or end in Softmax; the loader adapts it:
+ *  - input: gibbon inserts nodes in front of the model's first node,
+ *      x_model = (x * range - mean) / std      (Mul, Sub, Div; per channel)
+ *    and, for NHWC models, a Transpose from NCHW, so gradients and eps stay
+ *    in [0,1] pixel space. mean and std are in the model's units, i.e. after
+ *    scaling by range (range 255: Caffe-style 123.68; range 1: 0.485).
+ *    Without explicit values, the file's metadata_props "gibbon.mean",
+ *    "gibbon.std", "gibbon.range", "gibbon.layout" apply; gb_model_save_onnx
+ *    writes the model's own graph with those keys rather than the inserted
+ *    nodes, so a saved model reloads the same.
+ *  - output: a final Softmax is removed (attacks run on its input, the
+ *    logits; gb_model_output_kind says so, for a notice); a final LogSoftmax
+ *    stays (log-probabilities are logits up to a constant per example).
+ *    With several graph outputs the first is used unless one is named. */
+
+#define GB_MAX_CHANNELS 16
+
+typedef enum gb_layout {
+    GB_LAYOUT_AUTO, /* load parameter only: the file's metadata, else NCHW */
+    GB_LAYOUT_NCHW, /* the model's input is (N, C, H, W): nothing inserted */
+    GB_LAYOUT_NHWC, /* the model's input is (N, H, W, C): gibbon feeds it NCHW through a Transpose */
+} gb_layout;
+
+typedef enum gb_output_kind {
+    GB_OUTPUT_LOGITS,          /* the graph output as declared */
+    GB_OUTPUT_SOFTMAX_REMOVED, /* the model ended in Softmax: its input (the logits) is the output */
+    GB_OUTPUT_LOG_SOFTMAX,     /* the model ends in LogSoftmax: outputs are log-probabilities */
+} gb_output_kind;
+
+typedef struct gb_model_load_params {
+    int channels; /* entries in mean and std (1 = same for every channel); 0 = none given */
+    float mean[GB_MAX_CHANNELS], std[GB_MAX_CHANNELS];
+    float range;       /* pixel range the model expects before mean/std: 1 or 255; 0 = not given */
+    gb_layout layout;  /* the model's input layout (GB_LAYOUT_AUTO: not given) */
+    const char *output; /* graph output to use, by name (NULL: the first) */
+    int keep_softmax;   /* 1: keep a final Softmax (outputs are probabilities) */
+} gb_model_load_params;
+
+/* Nothing given: metadata decides, NCHW, first output, Softmax removed. */
+gb_model_load_params gb_model_load_default_params(void);
+/* gb_model_load_onnx with explicit parameters (p may be NULL: defaults).
+ * Errors: as gb_model_load_onnx; GB_ERR_ARG for an unknown output name, a
+ * mean/std whose length does not match the model's channels, std <= 0 or
+ * range <= 0. */
+gb_status gb_model_load_onnx_opts(const char *path, const gb_model_load_params *p, gb_model **out);
+/* Replaces the input normalization of a loaded model (channels 0: none;
+ * mean/std with `channels` entries, range as above). */
+gb_status gb_model_set_input_normalization(gb_model *m, int channels, const float *mean,
+                                           const float *std, float range);
+/* The normalization in effect: returns channels (0: none) and fills mean,
+ * std (GB_MAX_CHANNELS entries each, may be NULL) and *range (may be NULL). */
+int gb_model_input_normalization(const gb_model *m, float *mean, float *std, float *range);
+gb_layout gb_model_input_layout(const gb_model *m);
+gb_output_kind gb_model_output_kind(const gb_model *m);
+/* The graph outputs the file declares and the one in use (names borrowed). */
+int gb_model_num_outputs(const gb_model *m);
+const char *gb_model_output_name(const gb_model *m, int i);
+const char *gb_model_used_output(const gb_model *m);
+/* Checks a batch before running it: its shape fits the model's input (an
+ * NCHW/NHWC mix-up names the fix) and its values are pixels in [0,1]
+ * (max > 1.5 means 0..255 data). GB_ERR_SHAPE / GB_ERR_ARG with a message. */
+gb_status gb_model_check_input(const gb_model *m, const gb_tensor *x);
 /* A text report on an ONNX file (gibbon info): producer and opset, input,
  * output, op histogram, parameter count, FLOPs per image, and whether every
  * op is supported (ops gibbon lacks are listed, not an error). *text is
  * allocated (release with gb_free); *supported (may be NULL) is 1 when the
  * model loads. Errors: the file cannot be read or is not ONNX. */
 gb_status gb_model_describe_onnx(const char *path, char **text, int *supported);
+/* The same for the model as loaded with p (adapters are reported). */
+gb_status gb_model_describe_onnx_opts(const char *path, const gb_model_load_params *p, char **text,
+                                      int *supported);
 /* Saves as ONNX (opset 13), atomically (temporary file + rename). */
 gb_status gb_model_save_onnx(const gb_model *m, const char *path);
 /* Builds a freshly initialised model from the built-in zoo; see

@@ -49,6 +49,11 @@ _Noreturn void gb_assert_fail(const char *expr, const char *file, int line);
 /* Elements larger than this in one tensor are refused as absurd (16 GiB). */
 #define GB_MAX_ELEMENTS ((int64_t)1 << 32)
 
+/* Elements gb_tensor_resize may still allocate on this thread (-1: no
+ * limit). The ONNX loader sets it while folding and planning, so a hostile
+ * file (ConstantOfShape of 2^31, a Resize by 10^4) fails with GB_ERR_NOMEM
+ * instead of allocating gigabytes. */
+extern _Thread_local int64_t gb_tensor_budget;
 /* Checked shape product: GB_ERR_NOMEM/GB_ERR_SHAPE on negative or absurd. */
 gb_status gb_shape_numel(int ndim, const int64_t *shape, int64_t *out);
 
@@ -85,6 +90,7 @@ typedef struct gb_value {
     int64_t *i64;   /* CONST int64 data as stored in ONNX (shape tensors), t holds floats too */
     int is_int;     /* holds integers (ONNX int64/int32 data, shapes): see graph/fold.c */
     int is_static;  /* ACT computed at plan time (depends on shapes only): see graph/fold.c */
+    int adapter;    /* inserted by graph/adapt.c in front of the model: not exported */
 } gb_value;
 
 /* Generic ONNX-style attribute. Ops parse these into gb_op_params at load. */
@@ -207,6 +213,23 @@ struct gb_model {
     int64_t planned[GB_MAX_DIMS];
     int planned_ndim;
     gb_tensor dx; /* input gradient returned by backward */
+    /* name -> value index: open addressing over hash_cap slots (-1 empty) */
+    int *hash;
+    int hash_cap;
+    /* graph outputs declared by the file (names), for --output */
+    char **outputs;
+    int noutputs;
+    gb_output_kind out_kind;
+    /* Input adapter (graph/adapt.c): nodes [0, nadapt) convert gibbon's
+     * NCHW [0,1] input into what the model's own graph (value raw_input,
+     * declared shape raw_shape) expects. */
+    int nadapt;
+    int raw_input;
+    int64_t raw_shape[GB_MAX_DIMS];
+    int raw_ndim;
+    gb_layout layout; /* GB_LAYOUT_NCHW or GB_LAYOUT_NHWC */
+    int norm_c;       /* 0: no normalization */
+    float norm_mean[GB_MAX_CHANNELS], norm_std[GB_MAX_CHANNELS], norm_range;
 };
 
 /* Building graphs (zoo, ONNX import). Indices stay valid; names are copied. */
@@ -222,6 +245,8 @@ gb_status gb_node_add_float(gb_node *n, const char *name, float v);
 gb_status gb_node_add_ints(gb_node *n, const char *name, const int64_t *v, int count);
 gb_status gb_node_add_floats(gb_node *n, const char *name, const float *v, int count);
 gb_status gb_node_add_string(gb_node *n, const char *name, const char *s);
+/* Frees a node's names, attributes and scratch (not the node itself). */
+void gb_node_release(gb_node *n);
 /* Resolves op ids, runs each op's init, checks arity and topological order. */
 gb_status gb_model_finalize(gb_model *m);
 /* Sizes activations and scratch for input shape (ndim, shape). */
@@ -243,9 +268,31 @@ typedef struct gb_onnx_load_opts {
     /* Build the graph but do not finalize it: unknown ops keep op = -1 and no
      * op's init runs (gibbon info on models with unsupported ops). */
     int no_finalize;
+    /* Adapters to apply (graph/adapt.c); NULL: the graph exactly as in the
+     * file (the node-test suite), metadata ignored. */
+    const gb_model_load_params *params;
 } gb_onnx_load_opts;
 
 gb_status gb_model_load_onnx_ex(const char *path, const gb_onnx_load_opts *o, gb_model **out);
+/* The same from bytes in memory; path names the model in messages and
+ * locates external-data files (the fuzzer). */
+gb_status gb_model_load_onnx_buffer(const char *path, const uint8_t *buf, size_t len,
+                                    const gb_onnx_load_opts *o, gb_model **out);
+
+/* ---- adapters (graph/adapt.c) --------------------------------------------- */
+
+/* Metadata read from the file: adapter settings p does not give. */
+typedef struct gb_adapt_meta {
+    const char *mean, *std, *range, *layout; /* NULL when absent */
+} gb_adapt_meta;
+/* Applies output choice, Softmax removal, layout and normalization to an
+ * unfinalized graph just built by the importer. */
+gb_status gb_model_adapt(gb_model *m, const gb_model_load_params *p, const gb_adapt_meta *meta);
+/* Recomputes every ACT value's producer from the node list. */
+void gb_model_relink(gb_model *m);
+/* Shape-mismatch hint for gb_model_plan ("" if none): the data looks like
+ * the model's input in the other layout. */
+const char *gb_model_layout_hint(const gb_model *m, int ndim, const int64_t *shape);
 
 /* ---- constant folding and shape computations (graph/fold.c) --------------- */
 

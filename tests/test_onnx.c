@@ -728,7 +728,7 @@ static void test_bad_fields(void) {
 
     w->has_data_location = 1, w->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     write_proto(mp, path);
-    expect_load_error(path, GB_ERR_UNSUPPORTED, "external");
+    expect_load_error(path, GB_ERR_FORMAT, "initializer 'fc.w': external data without a location");
     w->has_data_location = 0;
 
     int64_t *dims = w->dims, huge[2] = {(int64_t)1 << 40, 1 << 20}, neg[2] = {-3, 32};
@@ -780,6 +780,258 @@ static void test_bad_fields(void) {
     CHECK_OK(gb_model_load_onnx(path, &m)); /* restored: loads again */
     gb_model_free(m);
     pool_reset();
+}
+
+/* ---- hostile files --------------------------------------------------------------------- */
+
+/* A minimal model: image x (1, 4) -> n_node nodes -> y, built field by field. */
+typedef struct mini {
+    Onnx__ModelProto mp;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops[1];
+    Onnx__ValueInfoProto vx, vy, *ins[1], *outs[1];
+    Onnx__TypeProto tp;
+    Onnx__TypeProto__Tensor tt;
+    Onnx__TensorShapeProto sh;
+    Onnx__TensorShapeProto__Dimension d[4], *dims[4];
+} mini;
+
+static void mini_init(mini *k, Onnx__NodeProto **nodes, size_t n_node, const char *out) {
+    memset(k, 0, sizeof *k);
+    k->mp = (Onnx__ModelProto)ONNX__MODEL_PROTO__INIT;
+    k->g = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
+    k->op = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    k->op.has_version = 1, k->op.version = 13, k->ops[0] = &k->op;
+    k->tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
+    k->tp = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
+    k->sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
+    int64_t dv[2] = {1, 4};
+    for (int i = 0; i < 2; i++) {
+        k->d[i] = (Onnx__TensorShapeProto__Dimension)ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+        k->d[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE, k->d[i].dim_value = dv[i];
+        k->dims[i] = &k->d[i];
+    }
+    k->sh.n_dim = 2, k->sh.dim = k->dims;
+    k->tt.has_elem_type = 1, k->tt.elem_type = 1, k->tt.shape = &k->sh;
+    k->tp.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, k->tp.tensor_type = &k->tt;
+    k->vx = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
+    k->vy = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
+    k->vx.name = "x", k->vx.type = &k->tp, k->vy.name = (char *)out;
+    k->ins[0] = &k->vx, k->outs[0] = &k->vy;
+    k->g.n_node = n_node, k->g.node = nodes;
+    k->g.n_input = 1, k->g.input = k->ins, k->g.n_output = 1, k->g.output = k->outs;
+    k->mp.has_ir_version = 1, k->mp.ir_version = 7, k->mp.n_opset_import = 1, k->mp.opset_import = k->ops;
+    k->mp.graph = &k->g;
+}
+
+/* Relu chain x -> v1 -> ... -> v<n>; names in a caller-owned buffer. */
+static Onnx__NodeProto **relu_chain(int n, char **names_out) {
+    Onnx__NodeProto **nodes = malloc((size_t)n * sizeof *nodes);
+    Onnx__NodeProto *store = malloc((size_t)n * sizeof *store);
+    char *names = malloc((size_t)(n + 1) * 16);
+    char **io = malloc((size_t)(n + 1) * sizeof *io);
+    io[0] = "x";
+    for (int i = 1; i <= n; i++) {
+        io[i] = names + 16 * i;
+        snprintf(io[i], 16, "v%d", i);
+    }
+    for (int i = 0; i < n; i++) {
+        store[i] = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
+        store[i].op_type = "Relu";
+        store[i].n_input = 1, store[i].input = &io[i];
+        store[i].n_output = 1, store[i].output = &io[i + 1];
+        nodes[i] = &store[i];
+    }
+    names_out[0] = (char *)store, names_out[1] = names, names_out[2] = (char *)io;
+    return nodes;
+}
+
+static void test_hostile(void) {
+    const char *path = tmp_path("hostile.onnx");
+    gb_model *m = NULL;
+    char *bufs[3];
+
+    /* 100k nodes load in linear time (name lookups are hashed) and run. */
+    int n = getenv("GIBBON_TEST_SANITIZED") ? 20000 : 100000;
+    Onnx__NodeProto **nodes = relu_chain(n, bufs);
+    char last[16];
+    snprintf(last, sizeof last, "v%d", n);
+    mini k;
+    mini_init(&k, nodes, (size_t)n, last);
+    write_proto(&k.mp, path);
+    double t0 = gb_now();
+    CHECK_OK(gb_model_load_onnx(path, &m));
+    double dt = gb_now() - t0;
+    CHECKF(dt < 10, "%d nodes took %.1f s to load", n, dt);
+    if (m) {
+        CHECK(m->nnodes == n);
+        int64_t xs[2] = {1, 4};
+        gb_tensor *x = gb_tensor_new(2, xs);
+        x->data[1] = 0.5f, x->data[2] = -1;
+        const gb_tensor *y;
+        CHECK_OK(gb_model_forward(m, x, &y));
+        CHECK(y && y->data[1] == 0.5f && y->data[2] == 0);
+        gb_tensor_free(x);
+        gb_model_free(m);
+        m = NULL;
+    }
+
+    /* A cycle: node 0 reads node 1's output. */
+    nodes[0]->input = &((char **)bufs[2])[2];
+    mini_init(&k, nodes, 2, "v2");
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "input 'v2' is not an initializer, the graph input or an output of an earlier node");
+    /* A node reading its own output. */
+    nodes[0]->input = &((char **)bufs[2])[1];
+    mini_init(&k, nodes, 1, "v1");
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "input 'v1' is not");
+    nodes[0]->input = &((char **)bufs[2])[0];
+    free(nodes), free(bufs[0]), free(bufs[1]), free(bufs[2]);
+
+    /* Declared sizes: an input whose one image has 10^12 elements, an
+     * initializer whose dims overflow int64, a ConstantOfShape of 2^33. */
+    Onnx__NodeProto relu = ONNX__NODE_PROTO__INIT;
+    char *i_x[] = {"x"}, *o_y[] = {"y"};
+    relu.op_type = "Relu", relu.n_input = 1, relu.input = i_x, relu.n_output = 1, relu.output = o_y;
+    Onnx__NodeProto *one[1] = {&relu};
+    mini_init(&k, one, 1, "y");
+    k.d[1].dim_value = (int64_t)1 << 40;
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_NOMEM, "absurd");
+    k.d[1].dim_value = (int64_t)1 << 30; /* fits the element limit, not the load budget */
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_NOMEM, "would exceed the memory a model may take while loading");
+
+    int64_t big[3] = {INT64_MAX, 2, 3};
+    Onnx__TensorProto w = ONNX__TENSOR_PROTO__INIT, *inits[1] = {&w};
+    w.name = "w", w.n_dims = 3, w.dims = big, w.has_data_type = 1, w.data_type = 1;
+    mini_init(&k, one, 1, "y");
+    k.g.n_initializer = 1, k.g.initializer = inits;
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_NOMEM, "initializer 'w': tensor of absurd size");
+
+    /* ConstantOfShape(shape = [2^33]) folded at load: refused by the budget. */
+    int64_t shp[1] = {(int64_t)1 << 33}, one_dim[1] = {1};
+    w.dims = one_dim, w.n_dims = 1, w.data_type = 7, w.n_int64_data = 1, w.int64_data = shp;
+    Onnx__NodeProto cos = ONNX__NODE_PROTO__INIT, add = ONNX__NODE_PROTO__INIT;
+    char *i_cos[] = {"w"}, *o_cos[] = {"c"}, *i_add[] = {"x", "c"}, *o_add[] = {"y"};
+    cos.op_type = "ConstantOfShape", cos.n_input = 1, cos.input = i_cos, cos.n_output = 1, cos.output = o_cos;
+    add.op_type = "Add", add.n_input = 2, add.input = i_add, add.n_output = 1, add.output = o_add;
+    Onnx__NodeProto *two[2] = {&cos, &add};
+    mini_init(&k, two, 2, "y");
+    k.g.n_initializer = 1, k.g.initializer = inits;
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_NOMEM, "node 'node_0' (ConstantOfShape)");
+    shp[0] = 1 << 20; /* 4 MiB: fine */
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_SHAPE, NULL); /* (1,4) + (2^20): no broadcast */
+
+    /* A missing initializer: Add reads "c", which nothing defines. */
+    two[0] = &add;
+    mini_init(&k, two, 1, "y");
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "input 'c' is not an initializer");
+
+    /* A required input left empty. */
+    i_add[0] = "";
+    i_add[1] = "x";
+    write_proto(&k.mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "required input 0 is empty");
+}
+
+/* Attributes holding graphs holding nodes holding attributes ... 100,000
+ * levels deep: refused before protobuf-c's recursive unpacker sees it. */
+static void test_deep_nesting(void) {
+    const int depth = 100000;
+    size_t cap = (size_t)depth * 3 * 12 + 64, at = cap;
+    uint8_t *buf = malloc(cap);
+    /* Written back to front: each wrap prepends (tag, length) to what is there. */
+    #define PUT(b) (buf[--at] = (uint8_t)(b))
+    for (int level = 0; level < 3 * depth; level++) {
+        size_t len = cap - at;
+        /* NodeProto.attribute = 5 (wraps an AttributeProto), GraphProto.node = 1
+         * (wraps a NodeProto), AttributeProto.g = 6 (wraps a GraphProto), and
+         * last ModelProto.graph = 7 */
+        int field = level == 3 * depth - 1 ? 7 : (int[]){5, 1, 6}[level % 3];
+        uint8_t v[10];
+        int nv = 0;
+        do {
+            v[nv++] = (uint8_t)((len & 0x7f) | (len > 0x7f ? 0x80 : 0));
+            len >>= 7;
+        } while (len);
+        while (nv) PUT(v[--nv]);
+        PUT(field << 3 | 2);
+    }
+    #undef PUT
+    const char *path = tmp_path("deep.onnx");
+    write_bytes(path, buf + at, cap - at);
+    free(buf);
+    expect_load_error(path, GB_ERR_UNSUPPORTED, "nested more than 64 deep");
+}
+
+/* fc.w of the hand-built model moved to a file next to it: same logits;
+ * locations outside the model's directory, lengths past the end of the
+ * file and missing files are refused. */
+static void test_external_data(void) {
+    const char *base = tmp_path("base.onnx"), *path = tmp_path("ext.onnx");
+    gb_model *m0 = NULL, *m = NULL;
+    CHECK_OK(gb_model_load_onnx(base, &m0));
+    Onnx__ModelProto *mp = unpack_file(base);
+    Onnx__TensorProto *w = find_init(mp, "fc.w");
+    size_t n = w->raw_data.len;
+    uint8_t *file = calloc(1, n + 100);
+    memcpy(file + 100, w->raw_data.data, n);
+    write_bytes(tmp_path("weights.bin"), file, n + 100);
+    free(file);
+    Onnx__StringStringEntryProto kl = ONNX__STRING_STRING_ENTRY_PROTO__INIT, ko = kl, kn = kl;
+    char lenbuf[32];
+    snprintf(lenbuf, sizeof lenbuf, "%zu", n);
+    kl.key = "location", kl.value = "weights.bin";
+    ko.key = "offset", ko.value = "100";
+    kn.key = "length", kn.value = lenbuf;
+    Onnx__StringStringEntryProto *kv[3] = {&kl, &ko, &kn};
+    w->has_raw_data = 0;
+    w->has_data_location = 1, w->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    w->n_external_data = 3, w->external_data = kv;
+    write_proto(mp, path);
+    CHECK_OK(gb_model_load_onnx(path, &m));
+    if (m && m0) {
+        gb_tensor *x = random_input(3, 1, 4, 4, 9);
+        const gb_tensor *y0, *y1;
+        CHECK_OK(gb_model_forward(m0, x, &y0));
+        CHECK_OK(gb_model_forward(m, x, &y1));
+        CHECK(same_tensor(y0, y1));
+        gb_tensor_free(x);
+    }
+    gb_model_free(m);
+    gb_model_free(m0);
+
+    kl.value = "../weights.bin";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "initializer 'fc.w': external data location '../weights.bin' leaves the model's directory");
+    kl.value = "sub/../../etc/passwd";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "leaves the model's directory");
+    kl.value = "/etc/passwd";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "is absolute");
+    kl.value = "nothere.bin";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_IO, "external data file");
+    kl.value = "weights.bin";
+    ko.value = "101";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "offset 101 + length 384 is beyond its end");
+    ko.value = "-5";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "external data offset '-5'");
+    ko.value = "100";
+    kn.value = "99999999999";
+    write_proto(mp, path);
+    expect_load_error(path, GB_ERR_FORMAT, "external data length 99999999999 for a tensor of 384 bytes");
+    pool_reset();
+    remove(tmp_path("weights.bin"));
 }
 
 /* ---- allocation failures ------------------------------------------------------------- */
@@ -855,6 +1107,9 @@ int main(void) {
     RUN(test_handwritten);
     RUN(test_bad_files);
     RUN(test_bad_fields);
+    RUN(test_external_data);
+    RUN(test_hostile);
+    RUN(test_deep_nesting);
     RUN(test_fault_injection);
     RUN(test_save_errors);
     remove_tmpdir();

@@ -258,7 +258,7 @@ static int run_case(const char *dir, const Onnx__GraphProto *g, int img, int nin
         if (ok) {
             char mp[1300];
             PATHF(mp, "%s/model.onnx", dir);
-            gb_onnx_load_opts o = {feeds, nfeeds, 0};
+            gb_onnx_load_opts o = {feeds, nfeeds, 0, NULL};
             gb_status st = gb_model_load_onnx_ex(mp, &o, &m);
             if (st != GB_OK) {
                 snprintf(why, len, "load: %s: %s", gb_status_name(st), gb_last_error());

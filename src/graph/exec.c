@@ -26,9 +26,10 @@ gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape) {
     for (int i = 1; i < m->in_ndim; i++)
         if (m->in_shape[i] > 0 && shape[i] != m->in_shape[i]) {
             char want[128];
-            return gb_error(GB_ERR_SHAPE, "input of shape %s does not fit the model's input %s",
+            return gb_error(GB_ERR_SHAPE, "input of shape %s does not fit the model's input %s%s",
                             gb_shape_str(ndim, shape, buf, sizeof buf),
-                            gb_shape_str(m->in_ndim, m->in_shape, want, sizeof want));
+                            gb_shape_str(m->in_ndim, m->in_shape, want, sizeof want),
+                            gb_model_layout_hint(m, ndim, shape));
         }
     m->planned_ndim = -1;
     gb_value *in = &m->vals[m->input];
@@ -118,7 +119,7 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
         if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT))
             if (v->grad.size) memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
-    if (outv->needs_grad)
+    if (outv->needs_grad && dlogits->size)
         memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
     gb_exec ex = {m->training, &m->rng};
     for (int i = m->nnodes - 1; i >= 0; i--) {

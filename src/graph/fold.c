@@ -125,19 +125,6 @@ static gb_status eval_once(gb_model *m, gb_node *n) {
     return GB_OK;
 }
 
-static void node_release(gb_node *n) {
-    gb_free(n->name);
-    gb_free(n->op_type);
-    for (int k = 0; k < n->nattrs; k++) {
-        gb_free(n->attrs[k].name);
-        gb_free(n->attrs[k].ints);
-        gb_free(n->attrs[k].floats);
-        gb_free(n->attrs[k].s);
-    }
-    gb_free(n->attrs);
-    for (int k = 0; k < GB_MAX_SCRATCH; k++) gb_tensor_release(&n->scratch[k]);
-}
-
 gb_status gb_model_fold(gb_model *m) {
     int kept = 0;
     for (int i = 0; i < m->nnodes; i++) {
@@ -158,7 +145,7 @@ gb_status gb_model_fold(gb_model *m) {
                     for (int64_t j = 0; j < v->t.size; j++) v->i64[j] = float_to_i64(v->t.data[j]);
                 }
             }
-            node_release(n);
+            gb_node_release(n);
             continue;
         }
         if (kept != i) {

@@ -5,6 +5,8 @@ gb_model *gb_model_alloc(void) {
     gb_model *m = gb_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->input = m->output = -1;
+    m->raw_input = -1;
+    m->layout = GB_LAYOUT_NCHW;
     m->opset = 13;
     gb_rng_seed(&m->rng, 0, 7);
     return m;
@@ -17,6 +19,14 @@ static void attr_release(gb_attr *a) {
     gb_free(a->s);
 }
 
+void gb_node_release(gb_node *n) {
+    gb_free(n->name);
+    gb_free(n->op_type);
+    for (int k = 0; k < n->nattrs; k++) attr_release(&n->attrs[k]);
+    gb_free(n->attrs);
+    for (int k = 0; k < GB_MAX_SCRATCH; k++) gb_tensor_release(&n->scratch[k]);
+}
+
 void gb_model_free(gb_model *m) {
     if (!m) return;
     for (int i = 0; i < m->nvals; i++) {
@@ -26,14 +36,10 @@ void gb_model_free(gb_model *m) {
         gb_tensor_release(&v->grad);
         gb_free(v->i64);
     }
-    for (int i = 0; i < m->nnodes; i++) {
-        gb_node *n = &m->nodes[i];
-        gb_free(n->name);
-        gb_free(n->op_type);
-        for (int k = 0; k < n->nattrs; k++) attr_release(&n->attrs[k]);
-        gb_free(n->attrs);
-        for (int k = 0; k < GB_MAX_SCRATCH; k++) gb_tensor_release(&n->scratch[k]);
-    }
+    for (int i = 0; i < m->nnodes; i++) gb_node_release(&m->nodes[i]);
+    for (int i = 0; i < m->noutputs; i++) gb_free(m->outputs[i]);
+    gb_free(m->outputs);
+    gb_free(m->hash);
     gb_free(m->vals);
     gb_free(m->nodes);
     gb_free(m->arch);
@@ -42,10 +48,42 @@ void gb_model_free(gb_model *m) {
     gb_free(m);
 }
 
+/* Names are looked up once per node input while importing: a hash keeps a
+ * graph of 100k nodes linear (FNV-1a, linear probing, at most half full). */
+static uint32_t name_hash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
 int gb_model_find_value(const gb_model *m, const char *name) {
-    for (int i = 0; i < m->nvals; i++)
-        if (strcmp(m->vals[i].name, name) == 0) return i;
-    return -1;
+    if (!m->hash_cap) return -1;
+    uint32_t mask = (uint32_t)m->hash_cap - 1;
+    for (uint32_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        int v = m->hash[i];
+        if (v < 0) return -1;
+        if (strcmp(m->vals[v].name, name) == 0) return v;
+    }
+}
+
+static void hash_put(gb_model *m, int v) {
+    uint32_t mask = (uint32_t)m->hash_cap - 1, i = name_hash(m->vals[v].name) & mask;
+    while (m->hash[i] >= 0) i = (i + 1) & mask;
+    m->hash[i] = v;
+}
+
+/* Makes room for one more name, rehashing into a table twice the size. */
+static gb_status hash_reserve(gb_model *m) {
+    if (2 * (m->nvals + 1) <= m->hash_cap) return GB_OK;
+    int cap = m->hash_cap ? 2 * m->hash_cap : 64;
+    int *h = gb_malloc((size_t)cap * sizeof *h);
+    if (!h) return GB_ERR_NOMEM;
+    for (int i = 0; i < cap; i++) h[i] = -1;
+    gb_free(m->hash);
+    m->hash = h;
+    m->hash_cap = cap;
+    for (int v = 0; v < m->nvals; v++) hash_put(m, v);
+    return GB_OK;
 }
 
 int gb_model_add_value(gb_model *m, const char *name, gb_value_kind kind, const gb_tensor *t) {
@@ -53,6 +91,7 @@ int gb_model_add_value(gb_model *m, const char *name, gb_value_kind kind, const 
         gb_error(GB_ERR_FORMAT, "value '%s' defined twice", name);
         return -1;
     }
+    if (hash_reserve(m) != GB_OK) return -1;
     if (m->nvals == m->cap_vals) {
         int cap = m->cap_vals ? 2 * m->cap_vals : 32;
         gb_value *v = gb_realloc(m->vals, (size_t)cap * sizeof *v);
@@ -75,6 +114,7 @@ int gb_model_add_value(gb_model *m, const char *name, gb_value_kind kind, const 
         if (t->size) memcpy(v->t.data, t->data, (size_t)t->size * sizeof(float));
     }
     if (kind == GB_VAL_INPUT) m->input = m->nvals;
+    hash_put(m, m->nvals);
     return m->nvals++;
 }
 
@@ -237,6 +277,9 @@ gb_status gb_model_finalize(gb_model *m) {
                             n->name, n->op_type, n->nin, n->nout, d->min_in, d->max_in, d->nout);
         for (int k = 0; k < n->nin; k++) {
             int v = n->in[k];
+            if (v < 0 && k < d->min_in)
+                return gb_error(GB_ERR_FORMAT, "node '%s' (%s): required input %d is empty", n->name,
+                                n->op_type, k);
             if (v < 0) continue;
             if (v >= m->nvals) return gb_error(GB_ERR_FORMAT, "node '%s': bad input index", n->name);
             if (m->vals[v].kind == GB_VAL_ACT && m->vals[v].producer >= i)

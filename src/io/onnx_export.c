@@ -10,7 +10,12 @@
  *   initializers = every PARAM and CONST value (float32, or int64 when the
  *                  value carries int64 data), as little-endian raw_data
  *   nodes        = the model's nodes with their generic attributes
- *   metadata     = "gibbon.arch" when the model came from the zoo
+ *   metadata     = "gibbon.arch" when the model came from the zoo;
+ *                  "gibbon.mean", "gibbon.std", "gibbon.range",
+ *                  "gibbon.layout" for a model with an input adapter
+ * The adapter's nodes and values (graph/adapt.c) are not written: the file
+ * holds the model's own graph and input, and the metadata recreates the
+ * adapter when it is loaded again.
  */
 #include "internal.h"
 
@@ -213,7 +218,11 @@ static gb_status build_graph(arena *a, const gb_model *m, Onnx__GraphProto *g) {
     Onnx__ValueInfoProto **inputs = arena_calloc(a, 1, sizeof *inputs);
     Onnx__ValueInfoProto **outputs = arena_calloc(a, 1, sizeof *outputs);
     if (!inputs || !outputs) return GB_ERR_NOMEM;
-    inputs[0] = value_info(a, m->vals[m->input].name, m->in_ndim > 0 ? m->in_ndim : -1, m->in_shape);
+    if (m->nadapt)
+        inputs[0] = value_info(a, m->vals[m->raw_input].name, m->raw_ndim > 0 ? m->raw_ndim : -1,
+                               m->raw_shape);
+    else
+        inputs[0] = value_info(a, m->vals[m->input].name, m->in_ndim > 0 ? m->in_ndim : -1, m->in_shape);
     /* The logits' shape is known once planned (finalize plans for one
      * image): every dim but the batch is fixed. */
     const gb_tensor *lt = &m->vals[m->output].t;
@@ -223,19 +232,19 @@ static gb_status build_graph(arena *a, const gb_model *m, Onnx__GraphProto *g) {
     outputs[0] = value_info(a, m->vals[m->output].name, ondim, oshape);
     if (!inputs[0] || !outputs[0]) return GB_ERR_NOMEM;
 
-    int ninit = 0;
+    int ninit = 0, nnodes = m->nnodes - m->nadapt;
     for (int i = 0; i < m->nvals; i++)
-        ninit += m->vals[i].kind == GB_VAL_PARAM || m->vals[i].kind == GB_VAL_CONST;
+        ninit += (m->vals[i].kind == GB_VAL_PARAM || m->vals[i].kind == GB_VAL_CONST) && !m->vals[i].adapter;
     Onnx__TensorProto **inits = arena_calloc(a, (size_t)(ninit ? ninit : 1), sizeof *inits);
-    Onnx__NodeProto **nodes = arena_calloc(a, (size_t)(m->nnodes ? m->nnodes : 1), sizeof *nodes);
+    Onnx__NodeProto **nodes = arena_calloc(a, (size_t)(nnodes ? nnodes : 1), sizeof *nodes);
     if (!inits || !nodes) return GB_ERR_NOMEM;
     for (int i = 0, k = 0; i < m->nvals; i++) {
         const gb_value *v = &m->vals[i];
-        if (v->kind != GB_VAL_PARAM && v->kind != GB_VAL_CONST) continue;
+        if ((v->kind != GB_VAL_PARAM && v->kind != GB_VAL_CONST) || v->adapter) continue;
         if (!(inits[k++] = tensor_proto(a, v))) return GB_ERR_NOMEM;
     }
-    for (int i = 0; i < m->nnodes; i++)
-        if (!(nodes[i] = node_proto(a, m, &m->nodes[i]))) return GB_ERR_NOMEM;
+    for (int i = 0; i < nnodes; i++)
+        if (!(nodes[i] = node_proto(a, m, &m->nodes[m->nadapt + i]))) return GB_ERR_NOMEM;
 
     g->name = borrow("gibbon");
     g->n_input = 1;
@@ -244,7 +253,7 @@ static gb_status build_graph(arena *a, const gb_model *m, Onnx__GraphProto *g) {
     g->output = outputs;
     g->n_initializer = (size_t)ninit;
     g->initializer = inits;
-    g->n_node = (size_t)m->nnodes;
+    g->n_node = (size_t)nnodes;
     g->node = nodes;
     return GB_OK;
 }
@@ -267,8 +276,8 @@ gb_status gb_model_save_onnx(const gb_model *m, const char *path) {
     Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
     Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT;
     Onnx__OperatorSetIdProto *opsets[1] = {&opset};
-    Onnx__StringStringEntryProto arch = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
-    Onnx__StringStringEntryProto *meta[1] = {&arch};
+    Onnx__StringStringEntryProto entries[5], *meta[5];
+    char mean[GB_MAX_CHANNELS * 16], std[GB_MAX_CHANNELS * 16], range[32];
 
     opset.domain = borrow("");
     opset.has_version = 1;
@@ -279,12 +288,32 @@ gb_status gb_model_save_onnx(const gb_model *m, const char *path) {
     mp.opset_import = opsets;
     mp.producer_name = borrow("gibbon");
     mp.graph = &g;
-    if (m->arch && *m->arch) {
-        arch.key = borrow("gibbon.arch");
-        arch.value = m->arch;
-        mp.n_metadata_props = 1;
-        mp.metadata_props = meta;
+    size_t nmeta = 0;
+    const char *keys[5] = {"gibbon.arch", "gibbon.mean", "gibbon.std", "gibbon.range", "gibbon.layout"};
+    const char *vals[5] = {m->arch && *m->arch ? m->arch : NULL, NULL, NULL, NULL, NULL};
+    if (m->norm_c) {
+        size_t um = 0, us = 0;
+        for (int c = 0; c < m->norm_c; c++) {
+            um += (size_t)snprintf(mean + um, sizeof mean - um, "%s%.9g", c ? "," : "", (double)m->norm_mean[c]);
+            us += (size_t)snprintf(std + us, sizeof std - us, "%s%.9g", c ? "," : "", (double)m->norm_std[c]);
+        }
+        vals[1] = mean, vals[2] = std;
     }
+    if (m->norm_range > 0 && m->norm_range != 1) {
+        snprintf(range, sizeof range, "%.9g", (double)m->norm_range);
+        vals[3] = range;
+    }
+    if (m->layout == GB_LAYOUT_NHWC) vals[4] = "nhwc";
+    for (int k = 0; k < 5; k++) {
+        if (!vals[k]) continue;
+        entries[nmeta] = (Onnx__StringStringEntryProto)ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+        entries[nmeta].key = borrow(keys[k]);
+        entries[nmeta].value = borrow(vals[k]);
+        meta[nmeta] = &entries[nmeta];
+        nmeta++;
+    }
+    mp.n_metadata_props = nmeta;
+    mp.metadata_props = nmeta ? meta : NULL;
 
     uint8_t *buf = NULL;
     gb_status s = build_graph(&a, m, &g);

@@ -3,7 +3,8 @@
  *
  * The file is unpacked with protobuf-c (code generated from onnx.proto at
  * build time), then translated without special cases for any exporter:
- *   initializers        -> PARAM or CONST values (float32, int64, int32)
+ *   initializers        -> PARAM or CONST values (float32, int64, int32), their
+ *                          data inline or in external files next to the model
  *   the one non-initializer graph input -> the image input
  *   Constant nodes      -> CONST values (no node at run time)
  *   every other node    -> a node with its attributes as generic gb_attr
@@ -24,6 +25,17 @@
 
 /* protobuf messages are limited to 2 GiB; anything larger is not ONNX. */
 #define MAX_FILE_BYTES ((size_t)INT_MAX)
+
+/* Elements that folding and planning one image may allocate beyond twice
+ * the file's stored tensors (512 MiB of floats; a classifier needs a few
+ * million). */
+#define LOAD_BUDGET ((int64_t)1 << 27)
+
+/* Deepest nesting of messages accepted (Model > Graph > Node > Attribute >
+ * Graph ... for control flow; TypeProto inside sequences). protobuf-c's
+ * unpacker recurses once per level, so a file of nested attributes could
+ * otherwise exhaust the stack. */
+#define MAX_NESTING 64
 
 /* ---- which initializers are trainable ------------------------------------ */
 
@@ -131,11 +143,82 @@ static void sync_floats(gb_value *v) {
     for (int64_t i = 0; i < v->t.size; i++) v->t.data[i] = (float)v->i64[i];
 }
 
+/* ---- external data ---------------------------------------------------------- */
+
+static int parse_size(const char *s, size_t *out) {
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || s[0] == '-' || v > (unsigned long long)MAX_FILE_BYTES * 64) return 0;
+    *out = (size_t)v;
+    return 1;
+}
+
+/* A tensor stored outside the model (TensorProto.data_location = EXTERNAL):
+ * keys "location" (a file relative to the model's directory; absolute
+ * paths and ".." are refused so a model cannot read files elsewhere),
+ * "offset" and "length" (bytes; length must be the tensor's size). Reads
+ * exactly `want` bytes into *out (allocated). */
+static gb_status read_external(const char *path, const Onnx__TensorProto *tp, size_t want, uint8_t **out) {
+    const char *loc = NULL, *off = NULL, *len = NULL;
+    *out = NULL;
+    for (size_t i = 0; i < tp->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = tp->external_data[i];
+        if (!e->key || !e->value) continue;
+        if (strcmp(e->key, "location") == 0) loc = e->value;
+        else if (strcmp(e->key, "offset") == 0) off = e->value;
+        else if (strcmp(e->key, "length") == 0) len = e->value;
+    }
+    if (!loc || !*loc) return gb_error(GB_ERR_FORMAT, "external data without a location");
+    if (loc[0] == '/' || loc[0] == '\\')
+        return gb_error(GB_ERR_FORMAT, "external data location '%s' is absolute (it must be relative to the model's directory)", loc);
+    for (const char *p = loc; *p;) { /* no ".." path component */
+        size_t n = strcspn(p, "/\\");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return gb_error(GB_ERR_FORMAT, "external data location '%s' leaves the model's directory", loc);
+        p += n;
+        if (*p) p++;
+    }
+    size_t offset = 0, length = want;
+    if (off && !parse_size(off, &offset)) return gb_error(GB_ERR_FORMAT, "external data offset '%s'", off);
+    if (len && !parse_size(len, &length)) return gb_error(GB_ERR_FORMAT, "external data length '%s'", len);
+    if (length != want)
+        return gb_error(GB_ERR_FORMAT, "external data length %zu for a tensor of %zu bytes", length, want);
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *file = gb_malloc(dirlen + strlen(loc) + 1);
+    if (!file) return GB_ERR_NOMEM;
+    memcpy(file, path, dirlen);
+    strcpy(file + dirlen, loc);
+    FILE *f = fopen(file, "rb");
+    gb_status s = GB_OK;
+    if (!f) s = gb_error(GB_ERR_IO, "external data file %s: %s", file, strerror(errno));
+    long size = -1;
+    if (s == GB_OK && (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0))
+        s = gb_error(GB_ERR_IO, "external data file %s: cannot seek", file);
+    if (s == GB_OK && (offset > (size_t)size || want > (size_t)size - offset))
+        s = gb_error(GB_ERR_FORMAT, "external data file %s has %ld bytes; offset %zu + length %zu is beyond its end",
+                     file, size, offset, want);
+    uint8_t *buf = NULL;
+    if (s == GB_OK && !(buf = gb_malloc(want ? want : 1))) s = GB_ERR_NOMEM;
+    if (s == GB_OK && (fseek(f, (long)offset, SEEK_SET) != 0 || fread(buf, 1, want, f) != want))
+        s = gb_error(GB_ERR_IO, "external data file %s: read failed", file);
+    if (f) fclose(f);
+    gb_free(file);
+    if (s != GB_OK) {
+        gb_free(buf);
+        return s;
+    }
+    *out = buf;
+    return GB_OK;
+}
+
 /* ---- tensors --------------------------------------------------------------- */
 
 /* Reads a TensorProto into a new CONST value called `name`. `what` names the
  * tensor's role in messages ("initializer", "Constant node"). */
-static gb_status add_tensor(gb_model *m, const char *what, const char *name,
+static gb_status add_tensor(gb_model *m, const char *path, const char *what, const char *name,
                             const Onnx__TensorProto *tp) {
     char sbuf[160];
     if (tp->n_dims > GB_MAX_DIMS)
@@ -148,9 +231,6 @@ static gb_status add_tensor(gb_model *m, const char *what, const char *name,
     if (s == GB_ERR_SHAPE) s = GB_ERR_FORMAT; /* a negative dim in a file is corruption */
     if (s != GB_OK) return gb_error_prefix(s, "%s '%s'", what, name);
     gb_shape_str(ndim, shape, sbuf, sizeof sbuf);
-    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return gb_error(GB_ERR_UNSUPPORTED, "%s '%s': data in an external file is not supported",
-                        what, name);
     if (tp->segment)
         return gb_error(GB_ERR_UNSUPPORTED, "%s '%s': segmented tensors are not supported", what,
                         name);
@@ -167,7 +247,12 @@ static gb_status add_tensor(gb_model *m, const char *what, const char *name,
                         what, name, dtype_name(dt), (int)dt);
     }
     const uint8_t *raw = NULL;
-    if (tp->has_raw_data) {
+    uint8_t *ext = NULL;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        s = read_external(path, tp, (size_t)numel * item, &ext);
+        if (s != GB_OK) return gb_error_prefix(s, "%s '%s'", what, name);
+        raw = ext;
+    } else if (tp->has_raw_data) {
         if (tp->raw_data.len != (size_t)numel * item)
             return gb_error(GB_ERR_FORMAT, "%s '%s': %zu bytes of raw_data for shape %s of %s (expected %lld)",
                             what, name, tp->raw_data.len, sbuf, dtype_name(dt),
@@ -179,7 +264,11 @@ static gb_status add_tensor(gb_model *m, const char *what, const char *name,
     }
 
     gb_value *v;
-    GB_TRY(add_data_value(m, name, ndim, shape, dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &v));
+    s = add_data_value(m, name, ndim, shape, dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &v);
+    if (s != GB_OK) {
+        gb_free(ext);
+        return s;
+    }
     for (int64_t i = 0; i < numel; i++) {
         switch (dt) {
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
@@ -193,13 +282,15 @@ static gb_status add_tensor(gb_model *m, const char *what, const char *name,
             break;
         }
     }
+    gb_free(ext);
     if (v->i64) sync_floats(v);
     return GB_OK;
 }
 
 /* A Constant node becomes a CONST value named after its output; messages
  * use that name too, as exporters often leave Constant nodes nameless. */
-static gb_status add_constant(gb_model *m, const Onnx__NodeProto *np, const char *node_name) {
+static gb_status add_constant(gb_model *m, const char *path, const Onnx__NodeProto *np,
+                               const char *node_name) {
     if (np->n_output != 1 || !*np->output[0])
         return gb_error(GB_ERR_FORMAT, "Constant node '%s': needs exactly one output", node_name);
     const char *out = np->output[0];
@@ -209,7 +300,7 @@ static gb_status add_constant(gb_model *m, const Onnx__NodeProto *np, const char
     const Onnx__AttributeProto *a = np->attribute[0];
     const char *an = str_or_empty(a->name);
     gb_value *v;
-    if (strcmp(an, "value") == 0 && a->t) return add_tensor(m, "Constant node", out, a->t);
+    if (strcmp(an, "value") == 0 && a->t) return add_tensor(m, path, "Constant node", out, a->t);
     if (strcmp(an, "value_float") == 0) {
         GB_TRY(add_data_value(m, out, 0, NULL, 0, &v));
         v->t.data[0] = a->f;
@@ -313,7 +404,7 @@ static gb_status copy_attr(gb_node *n, const Onnx__AttributeProto *a) {
 
 /* Adds graph node np (index i in the graph). Initializers are the values
  * [0, ninit): those consumed in a trainable slot are promoted to PARAM. */
-static gb_status add_node(gb_model *m, const Onnx__NodeProto *np, size_t i, int ninit) {
+static gb_status add_node(gb_model *m, const char *path, const Onnx__NodeProto *np, size_t i, int ninit) {
     char synth[40];
     const char *name = np->name;
     if (!name || !*name) { /* names are optional in ONNX; messages need one */
@@ -325,7 +416,7 @@ static gb_status add_node(gb_model *m, const Onnx__NodeProto *np, size_t i, int 
     if (!is_default_domain(np->domain))
         return gb_error(GB_ERR_UNSUPPORTED, "node '%s': op '%s' from domain '%s' is not supported (only the default ONNX domain is)",
                         name, op_type, np->domain);
-    if (strcmp(op_type, "Constant") == 0) return add_constant(m, np, name);
+    if (strcmp(op_type, "Constant") == 0) return add_constant(m, path, np, name);
     if (np->n_input > GB_MAX_NODE_IO || np->n_output > GB_MAX_NODE_IO)
         return gb_error(GB_ERR_UNSUPPORTED, "node '%s' (%s): %zu inputs and %zu outputs, gibbon handles at most %d",
                         name, op_type, np->n_input, np->n_output, GB_MAX_NODE_IO);
@@ -447,7 +538,8 @@ static gb_status read_opset(gb_model *m, const Onnx__ModelProto *mp) {
     return GB_OK;
 }
 
-static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp, const gb_onnx_load_opts *o) {
+static gb_status build_model(gb_model *m, const char *path, const Onnx__ModelProto *mp,
+                             const gb_onnx_load_opts *o) {
     const Onnx__GraphProto *g = mp->graph;
     if (!g) return gb_error(GB_ERR_FORMAT, "not an ONNX model (no graph)");
     if (!mp->has_ir_version) return gb_error(GB_ERR_FORMAT, "not an ONNX model (no ir_version)");
@@ -458,34 +550,53 @@ static gb_status build_model(gb_model *m, const Onnx__ModelProto *mp, const gb_o
     for (size_t i = 0; i < g->n_initializer; i++) {
         const char *name = str_or_empty(g->initializer[i]->name);
         if (!*name) return gb_error(GB_ERR_FORMAT, "initializer #%zu has no name", i);
-        GB_TRY(add_tensor(m, "initializer", name, g->initializer[i]));
+        GB_TRY(add_tensor(m, path, "initializer", name, g->initializer[i]));
     }
     int ninit = m->nvals;
     GB_TRY(add_feeds(m, o));
     GB_TRY(add_image_input(m, g));
-    for (size_t i = 0; i < g->n_node; i++) GB_TRY(add_node(m, g->node[i], i, ninit));
+    for (size_t i = 0; i < g->n_node; i++) GB_TRY(add_node(m, path, g->node[i], i, ninit));
 
-    /* Only the first output is used: classifiers have one, and extra
-     * outputs (e.g. exported intermediate features) are not needed. */
+    /* The first output is used unless the load parameters name another
+     * (graph/adapt.c): classifiers have one, extra outputs are often
+     * intermediate features. */
     if (g->n_output == 0) return gb_error(GB_ERR_FORMAT, "the graph declares no output");
-    const char *out = str_or_empty(g->output[0]->name);
+    if (!(m->outputs = gb_calloc(g->n_output, sizeof *m->outputs))) return GB_ERR_NOMEM;
+    for (size_t i = 0; i < g->n_output; i++, m->noutputs++)
+        if (!(m->outputs[i] = gb_strdup(str_or_empty(g->output[i]->name)))) return GB_ERR_NOMEM;
+    const char *out = m->outputs[0];
     m->output = gb_model_find_value(m, out);
     if (m->output < 0) return gb_error(GB_ERR_FORMAT, "output '%s' is not computed by any node", out);
 
+    gb_adapt_meta meta = {NULL, NULL, NULL, NULL};
     for (size_t i = 0; i < mp->n_metadata_props; i++) {
         const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
-        if (e->key && e->value && strcmp(e->key, "gibbon.arch") == 0) {
+        if (!e->key || !e->value) continue;
+        if (strcmp(e->key, "gibbon.arch") == 0) {
             gb_free(m->arch);
             if (!(m->arch = gb_strdup(e->value))) return GB_ERR_NOMEM;
         }
+        if (strcmp(e->key, "gibbon.mean") == 0) meta.mean = e->value;
+        if (strcmp(e->key, "gibbon.std") == 0) meta.std = e->value;
+        if (strcmp(e->key, "gibbon.range") == 0) meta.range = e->value;
+        if (strcmp(e->key, "gibbon.layout") == 0) meta.layout = e->value;
     }
     if (mp->producer_name && *mp->producer_name && !(m->producer = gb_strdup(mp->producer_name)))
         return GB_ERR_NOMEM;
+    if (o && o->params) GB_TRY(gb_model_adapt(m, o->params, &meta));
     if (o && o->no_finalize) {
         for (int i = 0; i < m->nnodes; i++) m->nodes[i].op = gb_op_find(m->nodes[i].op_type);
         return GB_OK;
     }
-    return gb_model_finalize(m);
+    /* Folding and planning one image allocate what the graph computes:
+     * bounded by the file's own data plus a fixed allowance. */
+    int64_t stored = 0;
+    for (int i = 0; i < m->nvals; i++)
+        if (m->vals[i].kind == GB_VAL_PARAM || m->vals[i].kind == GB_VAL_CONST) stored += m->vals[i].t.size;
+    gb_tensor_budget = LOAD_BUDGET + 2 * stored;
+    gb_status s = gb_model_finalize(m);
+    gb_tensor_budget = -1;
+    return s;
 }
 
 /* protobuf-c allocates through gibbon's allocator so that fault injection
@@ -536,8 +647,67 @@ static gb_status read_file(const char *path, uint8_t **out, size_t *len) {
     return GB_OK;
 }
 
+/* ---- wire-format pre-check ------------------------------------------------- */
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return 0;
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* Walks the protobuf encoding of message type d in [p, end) and fails when
+ * messages nest deeper than MAX_NESTING or the encoding is broken. Uses
+ * protobuf-c's descriptors to know which fields are messages. */
+static gb_status check_nesting(const uint8_t *p, const uint8_t *end, const ProtobufCMessageDescriptor *d,
+                               int depth) {
+    if (depth > MAX_NESTING)
+        return gb_error(GB_ERR_UNSUPPORTED, "messages nested more than %d deep", MAX_NESTING);
+    while (p < end) {
+        uint64_t key, len;
+        if (!read_varint(&p, end, &key)) goto bad;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &len)) goto bad;
+            break;
+        case 1:
+            if (end - p < 8) goto bad;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4) goto bad;
+            p += 4;
+            break;
+        case 2: {
+            if (!read_varint(&p, end, &len) || len > (uint64_t)(end - p)) goto bad;
+            const ProtobufCFieldDescriptor *f =
+                key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
+                GB_TRY(check_nesting(p, p + len, f->descriptor, depth + 1));
+            p += len;
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    return GB_OK;
+bad:
+    return gb_error(GB_ERR_FORMAT, "not a valid ONNX model (protobuf parse failed)");
+}
+
 gb_status gb_model_load_onnx(const char *path, gb_model **out) {
-    return gb_model_load_onnx_ex(path, NULL, out);
+    return gb_model_load_onnx_opts(path, NULL, out);
+}
+
+gb_status gb_model_load_onnx_opts(const char *path, const gb_model_load_params *p, gb_model **out) {
+    gb_model_load_params def = gb_model_load_default_params();
+    gb_onnx_load_opts o = {NULL, 0, 0, p ? p : &def};
+    return gb_model_load_onnx_ex(path, &o, out);
 }
 
 gb_status gb_model_load_onnx_ex(const char *path, const gb_onnx_load_opts *o, gb_model **out) {
@@ -546,17 +716,25 @@ gb_status gb_model_load_onnx_ex(const char *path, const gb_onnx_load_opts *o, gb
     size_t len;
     gb_status s = read_file(path, &buf, &len);
     if (s != GB_OK) return gb_error_prefix(s, "%s", path);
+    s = gb_model_load_onnx_buffer(path, buf, len, o, out);
+    gb_free(buf);
+    return s;
+}
 
+gb_status gb_model_load_onnx_buffer(const char *path, const uint8_t *buf, size_t len,
+                                    const gb_onnx_load_opts *o, gb_model **out) {
+    *out = NULL;
+    gb_status s = check_nesting(buf, buf + len, &onnx__model_proto__descriptor, 0);
+    if (s != GB_OK) return gb_error_prefix(s, "%s", path);
     pb_alloc_state st = {0};
     ProtobufCAllocator pa = {pb_alloc, pb_free, &st};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&pa, len, buf);
-    gb_free(buf);
     if (!mp) {
         if (st.failed) return gb_error_prefix(GB_ERR_NOMEM, "%s", path);
         return gb_error(GB_ERR_FORMAT, "%s: not a valid ONNX model (protobuf parse failed)", path);
     }
     gb_model *m = gb_model_alloc();
-    s = m ? build_model(m, mp, o) : GB_ERR_NOMEM;
+    s = m ? build_model(m, path, mp, o) : GB_ERR_NOMEM;
     onnx__model_proto__free_unpacked(mp, &pa);
     if (s != GB_OK) {
         gb_model_free(m);

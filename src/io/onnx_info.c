@@ -67,10 +67,36 @@ static const char *si(double v, char *buf, size_t len) {
     return buf;
 }
 
+/* "mean (0.485, 0.456, 0.406), std (...), range 255, NHWC" or "none". */
+static void describe_adapter(sbuf *b, const gb_model *m) {
+    float mean[GB_MAX_CHANNELS], std[GB_MAX_CHANNELS], range;
+    int c = gb_model_input_normalization(m, mean, std, &range);
+    if (!m->nadapt) {
+        sb_printf(b, "adapter:    none (pixels go to the model's input unchanged)\n");
+        return;
+    }
+    sb_printf(b, "adapter:    [0,1] NCHW pixels");
+    if (range != 1) sb_printf(b, " -> x * %g", (double)range);
+    if (c) {
+        sb_printf(b, " -> (x - mean) / std, mean (");
+        for (int k = 0; k < c; k++) sb_printf(b, "%s%g", k ? ", " : "", (double)mean[k]);
+        sb_printf(b, "), std (");
+        for (int k = 0; k < c; k++) sb_printf(b, "%s%g", k ? ", " : "", (double)std[k]);
+        sb_printf(b, ")");
+    }
+    if (m->layout == GB_LAYOUT_NHWC) sb_printf(b, " -> NHWC");
+    sb_printf(b, " (%d node%s inserted before the model's input)\n", m->nadapt, m->nadapt == 1 ? "" : "s");
+}
+
 gb_status gb_model_describe_onnx(const char *path, char **text, int *supported) {
+    return gb_model_describe_onnx_opts(path, NULL, text, supported);
+}
+
+gb_status gb_model_describe_onnx_opts(const char *path, const gb_model_load_params *p, char **text,
+                                      int *supported) {
     *text = NULL;
     if (supported) *supported = 0;
-    gb_onnx_load_opts o = {NULL, 0, 1};
+    gb_onnx_load_opts o = {NULL, 0, 1, NULL};
     gb_model *m0 = NULL, *m = NULL;
     GB_TRY(gb_model_load_onnx_ex(path, &o, &m0));
     sbuf b = {0};
@@ -80,18 +106,29 @@ gb_status gb_model_describe_onnx(const char *path, char **text, int *supported) 
               (long long)m0->opset);
     sb_printf(&b, "input:      %s %s (float32)\n", m0->vals[m0->input].name,
               m0->in_ndim ? gb_shape_str(m0->in_ndim, m0->in_shape, sh, sizeof sh) : "(shape not declared)");
+    if (m0->noutputs > 1) {
+        sb_printf(&b, "outputs:    %d:", m0->noutputs);
+        for (int i = 0; i < m0->noutputs; i++) sb_printf(&b, "%s '%s'", i ? "," : "", m0->outputs[i]);
+        sb_printf(&b, " (choose with --output)\n");
+    }
 
-    /* Op histogram, in order of first appearance, and the unknown ops. */
-    int nunk = 0;
+    /* Op histogram, in order of first appearance, and the unknown ops.
+     * Distinct op types are few: a short list keeps this linear in nodes. */
+    int nunk = 0, ntypes = 0;
+    int *first = gb_malloc((size_t)(m0->nnodes ? m0->nnodes : 1) * sizeof *first);
+    int *count = gb_calloc((size_t)(m0->nnodes ? m0->nnodes : 1), sizeof *count);
+    if (!first || !count) b.failed = 1;
+    for (int i = 0; !b.failed && i < m0->nnodes; i++) {
+        int t = 0;
+        while (t < ntypes && strcmp(m0->nodes[first[t]].op_type, m0->nodes[i].op_type) != 0) t++;
+        if (t == ntypes) first[ntypes++] = i;
+        count[t]++;
+    }
     sb_printf(&b, "nodes:      %d\n", m0->nnodes);
-    for (int i = 0; i < m0->nnodes; i++) {
-        const char *op = m0->nodes[i].op_type;
-        int first = 1, count = 0;
-        for (int j = 0; j < i && first; j++) first = strcmp(m0->nodes[j].op_type, op) != 0;
-        if (!first) continue;
-        for (int j = i; j < m0->nnodes; j++) count += strcmp(m0->nodes[j].op_type, op) == 0;
-        sb_printf(&b, "  %-24s %5d%s\n", op, count, m0->nodes[i].op < 0 ? "   (not supported)" : "");
-        nunk += m0->nodes[i].op < 0;
+    for (int t = 0; !b.failed && t < ntypes; t++) {
+        const gb_node *n = &m0->nodes[first[t]];
+        sb_printf(&b, "  %-24s %5d%s\n", n->op_type, count[t], n->op < 0 ? "   (not supported)" : "");
+        nunk += n->op < 0;
     }
     int64_t nconst = 0;
     for (int i = 0; i < m0->nvals; i++)
@@ -101,28 +138,32 @@ gb_status gb_model_describe_onnx(const char *path, char **text, int *supported) 
 
     if (nunk) {
         sb_printf(&b, "supported:  no: %d op type(s) gibbon lacks:", nunk);
-        for (int i = 0; i < m0->nnodes; i++) {
-            const gb_node *n = &m0->nodes[i];
-            int first = 1;
-            for (int j = 0; j < i && first; j++) first = strcmp(m0->nodes[j].op_type, n->op_type) != 0;
-            if (n->op < 0 && first) sb_printf(&b, " %s (first at node '%s')", n->op_type, n->name);
+        for (int t = 0; !b.failed && t < ntypes; t++) {
+            const gb_node *n = &m0->nodes[first[t]];
+            if (n->op < 0) sb_printf(&b, " %s (first at node '%s')", n->op_type, n->name);
         }
         sb_printf(&b, "\n");
-    } else if (gb_model_load_onnx(path, &m) != GB_OK) {
+    } else if (gb_model_load_onnx_opts(path, p, &m) != GB_OK) {
         sb_printf(&b, "supported:  no: %s\n", gb_last_error());
     } else {
         const gb_tensor *y = &m->vals[m->output].t;
-        sb_printf(&b, "output:     %s %s for one image\n", m->vals[m->output].name,
-                  gb_shape_str(y->ndim, y->shape, sh, sizeof sh));
+        describe_adapter(&b, m);
+        sb_printf(&b, "output:     %s %s for one image%s\n", m->vals[m->output].name,
+                  gb_shape_str(y->ndim, y->shape, sh, sizeof sh),
+                  m->out_kind == GB_OUTPUT_SOFTMAX_REMOVED ? " (logits: the model's final Softmax is removed)"
+                  : m->out_kind == GB_OUTPUT_LOG_SOFTMAX   ? " (log-probabilities: the model ends in LogSoftmax)"
+                                                           : "");
         sb_printf(&b, "classes:    %d\n", gb_model_num_classes(m));
         double flops = 0;
-        for (int i = 0; i < m->nnodes; i++) flops += node_flops(m, &m->nodes[i]);
+        for (int i = m->nadapt; i < m->nnodes; i++) flops += node_flops(m, &m->nodes[i]);
         sb_printf(&b, "FLOPs:      %sFLOP per image (forward; a multiply-add counts 2)\n",
                   si(flops, num, sizeof num));
         if (m->arch && *m->arch) sb_printf(&b, "arch:       %s\n", m->arch);
         sb_printf(&b, "supported:  yes (every op and attribute)\n");
         if (supported) *supported = 1;
     }
+    gb_free(first);
+    gb_free(count);
     gb_model_free(m);
     gb_model_free(m0);
     if (b.failed) {

@@ -299,20 +299,24 @@ static gb_status slice_infer(gb_node *n, const gb_value *const *in, gb_tensor **
         int d = (int)axes[i];
         int64_t dim = x->shape[d], s = starts[i], e = ends[i], st = steps[i];
         if (st == 0) return gb_error(GB_ERR_SHAPE, "step 0 on axis %d", d);
+        if (st == INT64_MIN) st = -INT64_MAX; /* same slice, and -st stays representable */
+        /* starts/ends may be any int64 (INT64_MAX means "to the end"): clamp before arithmetic */
+        s = GB_MIN(GB_MAX(s, -dim - 1), dim + 1);
+        e = GB_MIN(GB_MAX(e, -dim - 1), dim + 1);
         if (s < 0) s += dim;
         if (e < 0) e += dim;
         int64_t count;
         if (st > 0) {
             s = GB_MIN(GB_MAX(s, 0), dim);
             e = GB_MIN(GB_MAX(e, 0), dim);
-            count = e > s ? (e - s + st - 1) / st : 0;
+            count = e > s ? 1 + (e - s - 1) / st : 0;
         } else {
             s = GB_MIN(GB_MAX(s, 0), dim - 1);
             e = GB_MIN(GB_MAX(e, -1), dim - 1);
-            count = s > e ? (s - e + (-st) - 1) / (-st) : 0;
+            count = s > e ? 1 + (s - e - 1) / (-st) : 0;
         }
         n->p.ax[d] = count ? s : 0;
-        n->p.ax2[d] = st;
+        n->p.ax2[d] = count > 1 ? st : 1; /* a step past the end only matters for one element */
         ys[d] = count;
     }
     return gb_tensor_resize(out[0], r, ys);
@@ -464,6 +468,10 @@ static gb_status pad_infer(gb_node *n, const gb_value *const *in, gb_tensor **ou
         end[axes[i]] = pads[na + i];
     }
     for (int d = 0; d < r; d++) {
+        if (begin[d] > GB_MAX_ELEMENTS || begin[d] < -GB_MAX_ELEMENTS || end[d] > GB_MAX_ELEMENTS ||
+            end[d] < -GB_MAX_ELEMENTS)
+            return gb_error(GB_ERR_NOMEM, "pads of (%lld, %lld) on axis %d are absurd", (long long)begin[d],
+                            (long long)end[d], d);
         ys[d] = x->shape[d] + begin[d] + end[d];
         if (ys[d] < 0) return gb_error(GB_ERR_SHAPE, "pads crop axis %d below zero", d);
         int64_t lim = x->shape[d] - 1; /* one reflection at most */

@@ -16,10 +16,20 @@ gb_status gb_shape_numel(int ndim, const int64_t *shape, int64_t *out) {
     return GB_OK;
 }
 
+_Thread_local int64_t gb_tensor_budget = -1;
+
 gb_status gb_tensor_resize(gb_tensor *t, int ndim, const int64_t *shape) {
     int64_t n = 0;
     GB_TRY(gb_shape_numel(ndim, shape, &n));
     if (n > t->cap) {
+        if (gb_tensor_budget >= 0) {
+            if (n - t->cap > gb_tensor_budget) {
+                char buf[160];
+                return gb_error(GB_ERR_NOMEM, "a tensor of shape %s would exceed the memory a model may take while loading",
+                                gb_shape_str(ndim, shape, buf, sizeof buf));
+            }
+            gb_tensor_budget -= n - t->cap;
+        }
         float *d = gb_realloc(t->data, (size_t)n * sizeof(float));
         if (!d) return GB_ERR_NOMEM;
         t->data = d;
