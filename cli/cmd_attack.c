@@ -355,6 +355,7 @@ int cmd_attack(int argc, char **argv) {
     float step_size = UNSET_F, momentum = UNSET_F, kappa = UNSET_F, initial_const = UNSET_F, lr = UNSET_F;
     float overshoot = UNSET_F, theta = UNSET_F, gamma = UNSET_F, sparsity = UNSET_F;
     uint64_t seed = 1;
+    cli_model_opts mo = {0};
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "ONNX model file (required)"},
         {"data", OPT_STR, &data, "data set: fashion-mnist:test[:N], DIR:split, or images.npy,labels.npy"},
@@ -383,6 +384,7 @@ int cmd_attack(int argc, char **argv) {
         {"seed", OPT_U64, &seed, "seed for random targets and random starts (default 1)"},
         {"grid", OPT_INT, &grid, "write grid.png with the first N examples (clean, perturbation, adversarial)"},
         {"out", OPT_STR, &out, "output directory (required)"},
+        CLI_MODEL_OPTS(mo),
         {0}};
     int r = cli_parse("attack", "Runs an adversarial attack over a data set and writes the results.",
                       argc, argv, opts);
@@ -468,9 +470,13 @@ int cmd_attack(int argc, char **argv) {
     figure_pick fig = {0};
     run_stats stats[MAX_EPS];
     gb_attack_result all = {0};
-    if (gb_model_load_onnx(model, &m)) return cli_fail("");
+    if ((r = cli_load_model("attack", model, &mo, &m))) return r;
     if (gb_dataset_load(data, &d)) {
         rc = cli_fail("");
+        goto done;
+    }
+    if (cli_check_images(m, d->images)) {
+        rc = 1;
         goto done;
     }
     int K = gb_model_num_classes(m);
