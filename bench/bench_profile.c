@@ -45,6 +45,7 @@ static void forward_timed(gb_model *m, node_stat *st) {
     gb_exec ex = {m->training, &m->rng};
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
+        if (n->is_static) continue; /* computed by the planner */
         const gb_value *vin[GB_MAX_NODE_IO];
         const gb_tensor *tin[GB_MAX_NODE_IO];
         gb_tensor *tout[GB_MAX_NODE_IO];
@@ -69,18 +70,19 @@ static void backward_timed(gb_model *m, const gb_tensor *dlogits, gb_grad_mode m
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
         int any = 0;
-        for (int k = 0; k < n->nin; k++) any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
+        for (int k = 0; k < n->nin && !n->is_static; k++)
+            any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
         for (int k = 0; k < n->nout; k++)
             if (n->out[k] >= 0) m->vals[n->out[k]].needs_grad = any;
     }
     double t0 = now();
     for (int i = 0; i < m->nvals; i++) {
         gb_value *v = &m->vals[i];
-        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT))
+        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT) && v->grad.size)
             memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
     gb_value *outv = &m->vals[m->output];
-    if (outv->needs_grad) memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
+    if (outv->needs_grad && dlogits->size) memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
     *zero += now() - t0;
     gb_exec ex = {m->training, &m->rng};
     for (int i = m->nnodes - 1; i >= 0; i--) {

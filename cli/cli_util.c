@@ -293,6 +293,8 @@ int cli_train_progress(const gb_train_progress *p, void *user) {
         if (tty) fputs("\r\033[K", stderr);
         fprintf(stderr, "epoch %d/%d  loss %.4f  train acc %.2f%%", p->epoch, p->epochs, p->loss,
                 100 * p->accuracy);
+        if (p->adv_accuracy >= 0)
+            fprintf(stderr, "  adv loss %.4f  adv acc %.2f%%", p->adv_loss, 100 * p->adv_accuracy);
         if (p->test_accuracy >= 0) fprintf(stderr, "  test acc %.2f%%", 100 * p->test_accuracy);
         fprintf(stderr, "  %.0f img/s  %s  lr %.2g\n", p->images_per_sec, el, p->lr);
         last = -1;
@@ -303,13 +305,18 @@ int cli_train_progress(const gb_train_progress *p, void *user) {
         int w = 30, filled = (int)(frac * w);
         fprintf(stderr, "\r\033[Kepoch %d/%d [", p->epoch, p->epochs);
         for (int i = 0; i < w; i++) fputc(i < filled ? '=' : (i == filled ? '>' : ' '), stderr);
-        fprintf(stderr, "] %3.0f%%  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s", 100 * frac, p->loss,
-                100 * p->accuracy, p->images_per_sec, eta);
+        fprintf(stderr, "] %3.0f%%  loss %.4f  acc %.2f%%", 100 * frac, p->loss, 100 * p->accuracy);
+        if (p->adv_accuracy >= 0)
+            fprintf(stderr, "  adv %.4f %.2f%%", p->adv_loss, 100 * p->adv_accuracy);
+        fprintf(stderr, "  %.0f img/s  ETA %s", p->images_per_sec, eta);
         fflush(stderr);
     } else if (last < 0 || frac - last >= 0.25) {
         /* Plain lines for logs: a few per epoch, not one per batch. */
-        fprintf(stderr, "epoch %d/%d %3.0f%%  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s\n", p->epoch,
-                p->epochs, 100 * frac, p->loss, 100 * p->accuracy, p->images_per_sec, eta);
+        fprintf(stderr, "epoch %d/%d %3.0f%%  loss %.4f  acc %.2f%%", p->epoch, p->epochs, 100 * frac,
+                p->loss, 100 * p->accuracy);
+        if (p->adv_accuracy >= 0)
+            fprintf(stderr, "  adv loss %.4f  adv acc %.2f%%", p->adv_loss, 100 * p->adv_accuracy);
+        fprintf(stderr, "  %.0f img/s  ETA %s\n", p->images_per_sec, eta);
         last = frac;
     }
     return 0;

@@ -1,16 +1,192 @@
-/* cmd_eval.c — `gibbon eval`: clean accuracy. */
+/* cmd_eval.c — `gibbon eval`: clean accuracy; with --confidence, how well
+ * the model knows what it does not know: expected calibration error and
+ * reliability diagrams before and after temperature scaling (T fitted on
+ * the first half of the data, measured on the second), and max-softmax and
+ * energy OOD scores with their AUROC against uniform noise, inverted and
+ * upside-down images made from the evaluation half. */
 #include "cli.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Logits of m on images x (N, C, H, W) into *out (N, K), batch by batch. */
+static gb_status logits_of(gb_model *m, const gb_tensor *x, int batch, gb_tensor **out) {
+    const int64_t N = x->shape[0], per = x->size / (N ? N : 1);
+    int64_t ls[2] = {N, gb_model_num_classes(m)};
+    gb_tensor *L = gb_tensor_new(2, ls);
+    if (!L) return GB_ERR_NOMEM;
+    for (int64_t start = 0; start < N; start += batch) {
+        int64_t n = N - start < batch ? N - start : batch;
+        gb_tensor v = *x;
+        v.shape[0] = n;
+        v.size = n * per;
+        v.data = x->data + start * per;
+        v.cap = 0;
+        const gb_tensor *z;
+        gb_status s = gb_model_forward(m, &v, &z);
+        if (s) {
+            gb_tensor_free(L);
+            return s;
+        }
+        memcpy(L->data + start * ls[1], z->data, (size_t)(n * ls[1]) * sizeof(float));
+    }
+    *out = L;
+    return GB_OK;
+}
+
+/* Rows [start, start + n) of a tensor, borrowed. */
+static gb_tensor rows(const gb_tensor *t, int64_t start, int64_t n) {
+    gb_tensor v = *t;
+    int64_t per = t->size / t->shape[0];
+    v.shape[0] = n;
+    v.size = n * per;
+    v.data = t->data + start * per;
+    v.cap = 0;
+    return v;
+}
+
+static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *out, uint64_t seed) {
+    enum { BINS = 15, NOOD = 3 };
+    const char *ood_names[NOOD] = {"uniform-noise", "inverted", "upside-down"};
+    const int64_t N = d->n, nfit = N / 2, neval = N - nfit;
+    if (nfit < 1 || neval < 1) {
+        fprintf(stderr, "gibbon eval: --confidence needs at least 2 examples (half fit T, half measure)\n");
+        return 2;
+    }
+    if (cli_mkdirs(out)) {
+        fprintf(stderr, "gibbon eval: --out %s: cannot create the directory: %s\n", out, strerror(errno));
+        return 1;
+    }
+    gb_tensor *L = NULL, *ood = NULL, *Lo = NULL;
+    float *conf = malloc((size_t)N * sizeof(float)), *score = malloc((size_t)N * sizeof(float));
+    float *oscore = malloc((size_t)N * sizeof(float));
+    int *pred = malloc((size_t)N * sizeof(int)), *ok = malloc((size_t)N * sizeof(int));
+    int rc = 0;
+    char path[4096];
+    FILE *js = NULL;
+    if (!conf || !score || !oscore || !pred || !ok) {
+        fprintf(stderr, "gibbon eval: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    if (logits_of(m, d->images, batch, &L)) {
+        rc = cli_fail("");
+        goto done;
+    }
+    gb_tensor fit = rows(L, 0, nfit), ev = rows(L, nfit, neval);
+    float T;
+    if (gb_temperature_fit(&fit, d->labels, &T)) {
+        rc = cli_fail("temperature scaling");
+        goto done;
+    }
+    const int *yev = d->labels + nfit;
+    double ece[2];
+    gb_calibration_bin bins[2][BINS];
+    int64_t right = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        gb_softmax_confidence(&ev, pass ? T : 1, conf, pred);
+        for (int64_t i = 0; i < neval; i++) ok[i] = pred[i] == yev[i];
+        gb_calibration_ece(conf, ok, neval, BINS, &ece[pass], bins[pass]);
+        snprintf(path, sizeof path, "%s/%s", out, pass ? "reliability_scaled.svg" : "reliability.svg");
+        char title[64];
+        snprintf(title, sizeof title, pass ? "temperature-scaled, T = %.3g" : "reliability, T = %.3g",
+                 (double)(pass ? T : 1));
+        if (gb_reliability_svg(path, bins[pass], BINS, ece[pass], title)) {
+            rc = cli_fail("");
+            goto done;
+        }
+    }
+    for (int64_t i = 0; i < neval; i++) right += ok[i];
+    snprintf(path, sizeof path, "%s/confidence.json", out);
+    js = fopen(path, "w");
+    if (!js) {
+        fprintf(stderr, "gibbon eval: %s: %s\n", path, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    fprintf(js, "{\n  \"n_fit\": %lld,\n  \"n_eval\": %lld,\n  \"accuracy\": %.6f,\n  \"bins\": %d,\n",
+            (long long)nfit, (long long)neval, (double)right / (double)neval, BINS);
+    fprintf(js, "  \"ece\": %.6f,\n  \"temperature\": %.6f,\n  \"ece_scaled\": %.6f,\n  \"ood\": [\n", ece[0],
+            (double)T, ece[1]);
+    printf("accuracy %.4f on %lld examples (T fitted on %lld others)\n", (double)right / (double)neval,
+           (long long)neval, (long long)nfit);
+    printf("ECE (%d bins) %.4f; temperature scaling T = %.3f -> ECE %.4f\n", BINS, ece[0], (double)T, ece[1]);
+    printf("%-14s %10s %12s %14s\n", "OOD set", "mean MSP", "AUROC MSP", "AUROC energy");
+    /* In-distribution scores, at T = 1 (the deployed model). */
+    gb_softmax_confidence(&ev, 1, conf, NULL);
+    gb_ood_energy(&ev, 1, score);
+    gb_tensor xev = rows(d->images, nfit, neval);
+    ood = gb_tensor_clone(&xev);
+    if (!ood) {
+        rc = cli_fail("");
+        goto done;
+    }
+    const int64_t C = ood->shape[1], H = ood->shape[2], W = ood->shape[3];
+    gb_rng rng;
+    gb_rng_seed(&rng, seed, 17);
+    for (int o = 0; o < NOOD; o++) {
+        for (int64_t b = 0; b < neval; b++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < H; i++)
+                    for (int64_t j = 0; j < W; j++) {
+                        float v = xev.data[((b * C + c) * H + i) * W + j];
+                        float *dst = ood->data + ((b * C + c) * H + i) * W + j;
+                        if (o == 0) *dst = gb_rng_uniform(&rng);
+                        else if (o == 1) *dst = 1 - v;
+                        else *dst = xev.data[((b * C + c) * H + (H - 1 - i)) * W + j];
+                    }
+        double au_msp, au_energy, mean = 0;
+        gb_tensor_free(Lo);
+        Lo = NULL;
+        if (logits_of(m, ood, batch, &Lo)) {
+            rc = cli_fail("");
+            goto done;
+        }
+        gb_softmax_confidence(Lo, 1, oscore, NULL);
+        for (int64_t i = 0; i < neval; i++) mean += oscore[i];
+        mean /= (double)neval;
+        gb_auroc(conf, neval, oscore, neval, &au_msp);
+        gb_ood_energy(Lo, 1, oscore);
+        gb_auroc(score, neval, oscore, neval, &au_energy);
+        printf("%-14s %10.4f %12.4f %14.4f\n", ood_names[o], mean, au_msp, au_energy);
+        fprintf(js, "    {\"set\": \"%s\", \"mean_msp\": %.6f, \"auroc_msp\": %.6f, \"auroc_energy\": %.6f}%s\n",
+                ood_names[o], mean, au_msp, au_energy, o + 1 < NOOD ? "," : "");
+    }
+    fprintf(js, "  ]\n}\n");
+    printf("wrote %s/confidence.json, reliability.svg, reliability_scaled.svg\n", out);
+done:
+    if (js && fclose(js) && !rc) {
+        fprintf(stderr, "gibbon eval: %s/confidence.json: write failed\n", out);
+        rc = 1;
+    }
+    gb_tensor_free(L);
+    gb_tensor_free(Lo);
+    gb_tensor_free(ood);
+    free(conf);
+    free(score);
+    free(oscore);
+    free(pred);
+    free(ok);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *data = "fashion-mnist:test";
-    int batch = 256;
+    const char *model = NULL, *data = "fashion-mnist:test", *out = NULL;
+    int batch = 256, conf = 0;
+    uint64_t seed = 1;
     cli_model_opts mo = {0};
     cli_opt opts[] = {{"model", OPT_STR, &model, "ONNX model file (required)"},
                       {"data", OPT_STR, &data, "data set (default fashion-mnist:test)"},
                       {"batch", OPT_INT, &batch, "batch size (default 256)"},
+                      {"confidence", OPT_FLAG, &conf,
+                       "calibration (ECE, reliability diagrams, temperature scaling) and OOD AUROC into --out"},
+                      {"out", OPT_STR, &out, "output directory for --confidence"},
+                      {"seed", OPT_U64, &seed, "seed of the noise OOD set (default 1)"},
                       CLI_MODEL_OPTS(mo),
                       {0}};
-    int r = cli_parse("eval", "Clean accuracy of a model on a data set.", argc, argv, opts);
+    int r = cli_parse("eval", "Clean accuracy of a model on a data set; --confidence adds calibration and "
+                              "out-of-distribution detection.", argc, argv, opts);
     if (r) return r == 1 ? 0 : r;
     if (!model) {
         fprintf(stderr, "gibbon eval: --model is required\n");
@@ -20,6 +196,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "gibbon eval: --batch must be positive\n");
         return 2;
     }
+    if (conf && !out) {
+        fprintf(stderr, "gibbon eval: --confidence needs --out DIR\n");
+        return 2;
+    }
     gb_model *m = NULL;
     gb_dataset *d = NULL;
     float acc;
@@ -27,6 +207,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 0;
     if (gb_dataset_load(data, &d)) rc = cli_fail("");
     else if (cli_check_images(m, d->images)) rc = 1;
+    else if (conf) rc = confidence(m, d, batch, out, seed);
     else if (gb_evaluate(m, d, batch, &acc, NULL)) rc = cli_fail("");
     else printf("accuracy %.4f (%lld examples)\n", acc, (long long)d->n);
     gb_dataset_free(d);

@@ -1,4 +1,5 @@
-/* cmd_train.c — `gibbon train`: build a zoo model, train it, save ONNX. */
+/* cmd_train.c — `gibbon train`: build a zoo model, train it (plainly or
+ * adversarially), save ONNX. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -10,6 +11,7 @@ int cmd_train(int argc, char **argv) {
     gb_train_params p = gb_train_default_params();
     const char *arch = "cnn", *data = "fashion-mnist:train", *test = "fashion-mnist:test";
     const char *out = NULL, *checkpoint = NULL, *optimizer = "adam", *schedule = "cosine";
+    const char *adv = "none", *distill = NULL;
     int resume = 0;
     cli_opt opts[] = {
         {"arch", OPT_STR, &arch, "architecture: a zoo name or description (default cnn)"},
@@ -31,6 +33,17 @@ int cmd_train(int argc, char **argv) {
         {"seed", OPT_U64, &p.seed, "seed for initialization, shuffling, dropout (default 1)"},
         {"checkpoint", OPT_STR, &checkpoint, "checkpoint file written every epoch (default OUT.ckpt)"},
         {"resume", OPT_FLAG, &resume, "continue from the checkpoint if it exists"},
+        {"adv", OPT_STR, &adv, "adversarial training: none, fgsm, fast, pgd or trades (default none)"},
+        {"adv-eps", OPT_FLOAT, &p.adv_eps, "L-inf radius of the training attack, pixels in [0,1] (default 0.1)"},
+        {"adv-steps", OPT_INT, &p.adv_steps, "pgd/trades inner steps (default 7)"},
+        {"adv-step-size", OPT_FLOAT, &p.adv_step_size,
+         "inner step (default pgd/trades 2.5*eps/steps, fgsm eps, fast 1.25*eps)"},
+        {"adv-alpha", OPT_FLOAT, &p.adv_alpha, "fgsm: weight of the clean loss (default 0.5)"},
+        {"trades-beta", OPT_FLOAT, &p.trades_beta, "trades: weight of the KL term (default 6)"},
+        {"temperature", OPT_FLOAT, &p.temperature,
+         "train with the loss at softmax temperature T (default 1); the saved model runs at T = 1"},
+        {"distill-from", OPT_STR, &distill,
+         "defensive distillation: train on this teacher's (.onnx) softmax(z/T) soft labels"},
         {0}};
     snprintf(summary, sizeof summary, "Trains a model from the built-in zoo and saves it as ONNX.\n\n%s",
              gb_zoo_describe());
@@ -57,6 +70,24 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "gibbon train: --epochs, --batch and --lr must be positive\n");
         return 2;
     }
+    if (gb_adv_parse(adv, &p.adv)) {
+        fprintf(stderr, "gibbon train: --adv: '%s' is not none, fgsm, fast, pgd or trades\n", adv);
+        return 2;
+    }
+    if (p.adv != GB_ADV_NONE && (!(p.adv_eps > 0) || p.adv_steps < 1 || p.adv_step_size < 0 ||
+                                 !(p.adv_alpha >= 0 && p.adv_alpha <= 1) || !(p.trades_beta >= 0))) {
+        fprintf(stderr, "gibbon train: --adv-eps and --adv-steps must be positive, --adv-alpha in [0, 1], "
+                        "--trades-beta and --adv-step-size non-negative\n");
+        return 2;
+    }
+    if (!(p.temperature > 0)) {
+        fprintf(stderr, "gibbon train: --temperature must be positive\n");
+        return 2;
+    }
+    if ((distill || p.temperature != 1) && p.adv != GB_ADV_NONE) {
+        fprintf(stderr, "gibbon train: --temperature and --distill-from do not combine with --adv\n");
+        return 2;
+    }
     char ckpt[4096];
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
     p.checkpoint = checkpoint ? checkpoint : ckpt;
@@ -64,7 +95,7 @@ int cmd_train(int argc, char **argv) {
     p.progress = cli_train_progress;
 
     gb_dataset *train = NULL, *testset = NULL;
-    gb_model *m = NULL;
+    gb_model *m = NULL, *teacher = NULL;
     int rc = 0;
     if (gb_dataset_load(data, &train)) {
         rc = cli_fail("");
@@ -74,14 +105,26 @@ int cmd_train(int argc, char **argv) {
         rc = cli_fail("");
         goto done;
     }
+    if (distill) {
+        if (gb_model_load_onnx(distill, &teacher)) {
+            rc = cli_fail("--distill-from");
+            goto done;
+        }
+        p.teacher = teacher;
+    }
     const gb_tensor *im = train->images;
     if (gb_model_from_zoo(arch, (int)im->shape[1], (int)im->shape[2], (int)im->shape[3],
                           train->num_classes, p.seed, &m)) {
         rc = cli_fail("--arch");
         goto done;
     }
-    fprintf(stderr, "training %s (%lld parameters) on %s: %lld images, %d epochs\n", gb_model_arch(m),
+    fprintf(stderr, "training %s (%lld parameters) on %s: %lld images, %d epochs", gb_model_arch(m),
             (long long)gb_model_param_count(m), data, (long long)train->n, p.epochs);
+    if (p.adv != GB_ADV_NONE)
+        fprintf(stderr, ", %s adversarial training at eps %g", gb_adv_name(p.adv), (double)p.adv_eps);
+    if (p.temperature != 1) fprintf(stderr, ", temperature %g", (double)p.temperature);
+    if (distill) fprintf(stderr, ", distilled from %s", distill);
+    fputc('\n', stderr);
     if (gb_train(m, train, testset, &p)) {
         rc = cli_fail("training");
         goto done;
@@ -99,6 +142,7 @@ int cmd_train(int argc, char **argv) {
     }
 done:
     gb_model_free(m);
+    gb_model_free(teacher);
     gb_dataset_free(train);
     gb_dataset_free(testset);
     return rc;

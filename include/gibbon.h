@@ -245,6 +245,13 @@ int64_t gb_model_param_count(const gb_model *m); /* total scalars */
 gb_status gb_loss_cross_entropy(const gb_tensor *logits, const int *labels, const gb_tensor *soft,
                                 float temperature, float *loss, gb_tensor *dlogits);
 
+/* Kullback-Leibler divergence KL(softmax(p) || softmax(q)) between the rows
+ * of logits p and q (both (N, K)), averaged over N (TRADES' "batchmean").
+ * dp and dq (may be NULL) receive d loss / d p and d loss / d q
+ * (overwritten, resized like the logits). */
+gb_status gb_loss_kl(const gb_tensor *p, const gb_tensor *q, float *loss, gb_tensor *dp,
+                     gb_tensor *dq);
+
 /* ---- data ---------------------------------------------------------------- */
 
 typedef struct gb_dataset {
@@ -311,6 +318,19 @@ typedef enum gb_schedule_kind { GB_SCHED_CONSTANT, GB_SCHED_STEP, GB_SCHED_COSIN
 
 typedef struct gb_train_progress gb_train_progress;
 
+/* Adversarial training: how each minibatch's examples are perturbed (L-inf
+ * ball of radius adv_eps in [0,1] pixel space, model in inference mode for
+ * the inner maximization). */
+typedef enum gb_adv_kind {
+    GB_ADV_NONE,
+    GB_ADV_FGSM,   /* Goodfellow et al. 2015: alpha*J(x) + (1-alpha)*J(x + eps*sign(grad)) */
+    GB_ADV_FAST,   /* Wong et al. 2020: FGSM from a uniform start, step 1.25*eps, trains on x_adv */
+    GB_ADV_PGD,    /* Madry et al. 2018: PGD-k from a uniform start, trains on x_adv */
+    GB_ADV_TRADES, /* Zhang et al. 2019: CE(f(x), y) + beta*KL(f(x) || f(x')), x' maximizes the KL */
+} gb_adv_kind;
+const char *gb_adv_name(gb_adv_kind kind);
+gb_status gb_adv_parse(const char *name, gb_adv_kind *kind); /* none, fgsm, fast, pgd, trades */
+
 typedef struct gb_train_params {
     gb_optimizer_kind optimizer;
     float lr;
@@ -328,6 +348,20 @@ typedef struct gb_train_params {
     float label_smoothing;    /* 0 = off */
     const char *checkpoint;   /* path of the checkpoint written every epoch (NULL: none) */
     int resume;               /* continue from `checkpoint` if it exists */
+    gb_adv_kind adv;          /* adversarial training (GB_ADV_NONE: plain) */
+    float adv_eps;            /* L-inf radius (0.1) */
+    int adv_steps;            /* PGD/TRADES inner steps (7) */
+    float adv_step_size;      /* 0: PGD/TRADES 2.5*eps/steps, FGSM eps, fast 1.25*eps */
+    float adv_alpha;          /* FGSM: weight of the clean loss (0.5) */
+    float trades_beta;        /* TRADES: weight of the KL term (6) */
+    /* Temperature T of the training loss CE(softmax(z / T), target) (1).
+     * Defensive distillation (Papernot et al. 2016): train the teacher at T,
+     * then the student at the same T on the teacher's softmax(z_teacher / T)
+     * (teacher != NULL; run in inference mode on each augmented batch);
+     * both are deployed as they are, i.e. at T = 1. Not combined with adv
+     * or label smoothing. */
+    float temperature;
+    gb_model *teacher;
     /* Called after every batch and epoch; may be NULL. Returning non-zero
      * stops training after the current batch (the checkpoint of the last
      * finished epoch stays, so --resume continues from it). */
@@ -344,6 +378,10 @@ struct gb_train_progress {
     int epoch_done;      /* 1 on the end-of-epoch call */
     float test_accuracy; /* at epoch end if a test set was given, else -1 */
     float lr;
+    /* Adversarial training: loss and accuracy on this epoch's adversarial
+     * examples (loss/accuracy above are then on the clean ones); -1 when
+     * training is plain. */
+    float adv_loss, adv_accuracy;
 };
 
 gb_train_params gb_train_default_params(void);
@@ -355,6 +393,35 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
  * NULL) receives d->n labels. */
 gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *accuracy,
                       int *predictions);
+
+/* ---- confidence ----------------------------------------------------------- */
+
+/* One bin of a reliability diagram. */
+typedef struct gb_calibration_bin {
+    int64_t count;
+    double accuracy, confidence; /* means over the bin (0 when empty) */
+} gb_calibration_bin;
+
+/* Expected calibration error (Guo et al. 2017, eq. 3) of n predictions with
+ * confidence conf[i] in [0,1] and correct[i] != 0 when right, over nbins
+ * equal-width bins; bins (nbins entries, may be NULL) receives the diagram. */
+gb_status gb_calibration_ece(const float *conf, const int *correct, int64_t n, int nbins, double *ece,
+                             gb_calibration_bin *bins);
+/* Reliability diagram (accuracy per confidence bin, gap to the diagonal) as SVG. */
+gb_status gb_reliability_svg(const char *path, const gb_calibration_bin *bins, int nbins, double ece,
+                             const char *title);
+/* Temperature scaling (Guo et al. 2017, sec. 4.2): the T in [0.01, 1000]
+ * minimizing the mean NLL of softmax(z / T) over logits (N, K) with labels,
+ * by golden-section search over log T. */
+gb_status gb_temperature_fit(const gb_tensor *logits, const int *labels, float *T);
+/* Per row of logits (N, K): conf = max softmax(z / T), pred (may be NULL) = argmax. */
+void gb_softmax_confidence(const gb_tensor *logits, float T, float *conf, int *pred);
+/* OOD score T * logsumexp(z / T) per row (negative free energy, Liu et al.
+ * 2020: higher = more in-distribution, like the max softmax probability). */
+void gb_ood_energy(const gb_tensor *logits, float T, float *score);
+/* Area under the ROC curve of telling in-distribution scores (higher) from
+ * OOD ones: P(score_in > score_out) + P(tie) / 2. */
+gb_status gb_auroc(const float *in, int64_t n_in, const float *out, int64_t n_out, double *auroc);
 
 /* ---- attacks -------------------------------------------------------------- */
 

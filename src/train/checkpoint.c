@@ -1,7 +1,7 @@
 /* checkpoint.c — resumable training state in one file.
  *
  * Layout (little-endian): "GBCKPT01", u32 version, i32 epochs_done,
- * 4 x u64 rng states, i64 optimizer steps, i32 optimizer kind, i32 buffers per
+ * 4 x u64 rng states (version 2: 6, the last the adversarial-training one), i64 optimizer steps, i32 optimizer kind, i32 buffers per
  * parameter, i32 value count, then per value (parameters and float
  * constants, in model order) u32 name length, name, i64 size, floats; then
  * per parameter and buffer i64 size and floats; then a u64 FNV-1a checksum
@@ -50,7 +50,7 @@ static int is_saved(const gb_value *v) {
 gb_status gb_checkpoint_save(const char *path, const gb_model *m, const gb_optim *o,
                              const gb_checkpoint_state *st) {
     wbuf b = {0};
-    uint32_t version = 1;
+    uint32_t version = 2;
     int32_t nvals = 0, kind = o->p.optimizer, nbuf = o->nbuf;
     for (int i = 0; i < m->nvals; i++) nvals += is_saved(&m->vals[i]);
     put(&b, magic, 8);
@@ -58,6 +58,7 @@ gb_status gb_checkpoint_save(const char *path, const gb_model *m, const gb_optim
     put(&b, &st->epochs_done, 4);
     put(&b, &st->rng, sizeof st->rng);
     put(&b, &st->model_rng, sizeof st->model_rng);
+    put(&b, &st->adv_rng, sizeof st->adv_rng);
     put(&b, &o->t, 8);
     put(&b, &kind, 4);
     put(&b, &nbuf, 4);
@@ -110,14 +111,15 @@ static gb_status walk(const char *path, rbuf r, gb_model *m, gb_optim *o, gb_che
     char mg[8];
     uint32_t version;
     int32_t epochs, kind, nbuf, nvals, want = 0;
-    gb_checkpoint_state tmp;
+    gb_checkpoint_state tmp = {0};
     int64_t t;
     if (!get(&r, mg, 8) || memcmp(mg, magic, 8) != 0)
         return gb_error(GB_ERR_FORMAT, "%s: not a gibbon checkpoint (bad magic)", path);
-    if (!get(&r, &version, 4) || version != 1)
+    if (!get(&r, &version, 4) || (version != 1 && version != 2))
         return gb_error(GB_ERR_FORMAT, "%s: unsupported checkpoint version", path);
     if (!get(&r, &epochs, 4) || !get(&r, &tmp.rng, sizeof tmp.rng) ||
-        !get(&r, &tmp.model_rng, sizeof tmp.model_rng) || !get(&r, &t, 8) || !get(&r, &kind, 4) ||
+        !get(&r, &tmp.model_rng, sizeof tmp.model_rng) ||
+        (version >= 2 && !get(&r, &tmp.adv_rng, sizeof tmp.adv_rng)) || !get(&r, &t, 8) || !get(&r, &kind, 4) ||
         !get(&r, &nbuf, 4) || !get(&r, &nvals, 4))
         return gb_error(GB_ERR_FORMAT, "%s: truncated checkpoint header", path);
     if (kind != (int32_t)o->p.optimizer || nbuf != o->nbuf)
@@ -152,6 +154,7 @@ static gb_status walk(const char *path, rbuf r, gb_model *m, gb_optim *o, gb_che
         st->epochs_done = epochs;
         st->rng = tmp.rng;
         st->model_rng = tmp.model_rng;
+        if (version >= 2) st->adv_rng = tmp.adv_rng; /* version 1: plain training, unused */
     }
     return GB_OK;
 }

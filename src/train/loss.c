@@ -1,5 +1,5 @@
 /* loss.c — softmax cross-entropy at temperature T, the loss for training,
- * distillation and gradient attacks.
+ * distillation and gradient attacks, and the KL divergence of TRADES.
  *
  * For logits z (N,K), targets t (N,K) (one-hot rows for hard labels) and
  * p = softmax(z / T):
@@ -12,9 +12,10 @@
  * m = max z/T, so huge logits stay finite.
  *
  * The gradient of softened targets shrinks as 1/T^2 relative to T = 1
- * (p - t itself scales as 1/T); distillation callers multiply this loss and
- * its gradient by T^2, as Hinton, Vinyals and Dean (2015), "Distilling the
- * Knowledge in a Neural Network", section 2, suggest.
+ * (p - t itself scales as 1/T). Hinton, Vinyals and Dean (2015), section 2,
+ * multiply by T^2 when mixing soft and hard losses; defensive distillation
+ * (train.c) trains on the soft loss alone, defined at T, as Papernot et al.
+ * (2016) do, and leaves it unscaled.
  */
 #include "internal.h"
 
@@ -87,6 +88,51 @@ gb_status gb_loss_cross_entropy(const gb_tensor *logits, const int *labels, cons
                 double tk = t ? t[k] : (k == labels[n]);
                 g[k] = (float)((p * S - tk) * scale);
             }
+        }
+    }
+    if (loss) *loss = (float)(total / (double)N);
+    return GB_OK;
+}
+
+/* KL(p || q) with p = softmax(P), q = softmax(Q), r = log p - log q:
+ *   KL = sum_k p_k r_k
+ *   d KL / d Q_j = q_j - p_j
+ *   d KL / d P_j = p_j (r_j - KL)   (the sum_k p_k d log p_k / d P_j term is 0)
+ * each divided by N for the batch mean (Zhang et al. 2019, TRADES, eq. 5). */
+gb_status gb_loss_kl(const gb_tensor *p, const gb_tensor *q, float *loss, gb_tensor *dp,
+                     gb_tensor *dq) {
+    char a[128], b[128];
+    if (!p || !q || p->ndim != 2 || !gb_tensor_same_shape(p, q) || p->shape[0] < 1 || p->shape[1] < 1)
+        return gb_error(GB_ERR_ARG, "KL divergence: logits must be two equal non-empty (N, K), got %s and %s",
+                        p ? gb_shape_str(p->ndim, p->shape, a, sizeof a) : "NULL",
+                        q ? gb_shape_str(q->ndim, q->shape, b, sizeof b) : "NULL");
+    if (dp) GB_TRY(prepare_grad(p, dp));
+    if (dq) GB_TRY(prepare_grad(q, dq));
+    const int64_t N = p->shape[0], K = p->shape[1];
+    double total = 0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *zp = p->data + n * K, *zq = q->data + n * K; // (K), (K)
+        double mp = -INFINITY, mq = -INFINITY, sp = 0, sq = 0;
+        for (int64_t k = 0; k < K; k++) {
+            mp = GB_MAX(mp, zp[k]);
+            mq = GB_MAX(mq, zq[k]);
+        }
+        for (int64_t k = 0; k < K; k++) {
+            sp += exp(zp[k] - mp);
+            sq += exp(zq[k] - mq);
+        }
+        const double lp = mp + log(sp), lq = mq + log(sq);
+        double kl = 0;
+        for (int64_t k = 0; k < K; k++) {
+            double pk = exp(zp[k] - lp);
+            kl += pk * ((zp[k] - lp) - (zq[k] - lq));
+        }
+        total += kl;
+        for (int64_t k = 0; k < K; k++) {
+            double pk = exp(zp[k] - lp), qk = exp(zq[k] - lq);
+            double r = (zp[k] - lp) - (zq[k] - lq);
+            if (dp) dp->data[n * K + k] = (float)(pk * (r - kl) / (double)N);
+            if (dq) dq->data[n * K + k] = (float)((qk - pk) / (double)N);
         }
     }
     if (loss) *loss = (float)(total / (double)N);

@@ -1,7 +1,16 @@
 /* train.c — the training loop: shuffled mini-batches, optional augmentation
  * (random horizontal flip and shifts of up to 2 pixels with zero fill),
  * cross-entropy with optional label smoothing, an optimizer step per batch,
- * test accuracy and a checkpoint after every epoch, and resume. */
+ * test accuracy and a checkpoint after every epoch, and resume; optionally
+ * adversarial training (adversarial.c makes each batch's examples):
+ *  - fast, PGD: the loss on x_adv only (Madry et al. 2018, eq. 2.1);
+ *  - FGSM: alpha * CE(x) + (1 - alpha) * CE(x_adv) (Goodfellow et al. 2015, eq. 7);
+ *  - TRADES: CE(f(x), y) + beta * KL(f(x) || f(x_adv)) (Zhang et al. 2019, eq. 5).
+ * FGSM and TRADES forward [x; x_adv] as one batch of 2n (one BatchNorm
+ * statistic over both halves), so both halves' gradients flow in one pass.
+ * Defensive distillation (Papernot et al. 2016, sec. IV): the loss is taken
+ * at temperature T, against the teacher's softmax(z / T) when a teacher is
+ * given; no T^2 factor, the loss being defined at T. */
 #include "train_internal.h"
 
 #include <math.h>
@@ -21,6 +30,11 @@ gb_train_params gb_train_default_params(void) {
     p.epochs = 10;
     p.batch_size = 128;
     p.seed = 1;
+    p.adv_eps = 0.1f;
+    p.adv_steps = 7;
+    p.adv_alpha = 0.5f;
+    p.trades_beta = 6.0f;
+    p.temperature = 1.0f;
     return p;
 }
 
@@ -87,6 +101,16 @@ gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *a
     return s;
 }
 
+/* Rows [start, start + n) of a (N, K) tensor, as a borrowed view. */
+static gb_tensor rows(const gb_tensor *t, int64_t start, int64_t n) {
+    gb_tensor v = *t;
+    v.shape[0] = n;
+    v.size = n * (t->size / t->shape[0]);
+    v.data = t->data + start * (t->size / t->shape[0]);
+    v.cap = 0;
+    return v;
+}
+
 static gb_status check_compatible(gb_model *m, const gb_dataset *d, const char *what) {
     if (!d->images || d->images->ndim != 4)
         return gb_error(GB_ERR_SHAPE, "%s set: images must be (N, C, H, W)", what);
@@ -98,11 +122,106 @@ static gb_status check_compatible(gb_model *m, const gb_dataset *d, const char *
     return GB_OK;
 }
 
+/* The teacher's softened probabilities softmax(z / T) on batch x into soft (n, K). */
+static gb_status distill_targets(gb_model *teacher, const gb_tensor *x, float T, gb_tensor *soft) {
+    const int was_training = teacher->training;
+    gb_model_set_training(teacher, 0);
+    const gb_tensor *z;
+    gb_status s = gb_model_forward(teacher, x, &z);
+    gb_model_set_training(teacher, was_training);
+    if (s) return s;
+    const int64_t n = soft->shape[0], K = soft->shape[1];
+    for (int64_t b = 0; b < n; b++) {
+        const float *zb = z->data + b * K;
+        float *t = soft->data + b * K;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t k = 0; k < K; k++) mx = GB_MAX(mx, (double)zb[k] / T);
+        for (int64_t k = 0; k < K; k++) sum += exp((double)zb[k] / T - mx);
+        for (int64_t k = 0; k < K; k++) t[k] = (float)(exp((double)zb[k] / T - mx) / sum);
+    }
+    return GB_OK;
+}
+
+/* One adversarial-training batch: x_adv from the inner maximization, then
+ * the defense's loss and its parameter gradients (accumulated into the
+ * zeroed buffers). *loss / *adv_loss: mean CE on the clean / adversarial
+ * batch; *correct / *adv_correct count their right predictions. Labels may
+ * be smoothed (soft, n rows). */
+static gb_status train_adversarial(gb_model *m, const gb_train_params *p, gb_tensor *x, const int *labels,
+                                   gb_tensor *soft, int64_t n, int K, gb_tensor *xadv, gb_tensor *xcat,
+                                   gb_tensor *dlogits, gb_tensor *dclean, gb_tensor *dadv,
+                                   gb_tensor *dkl_p, gb_tensor *dkl_q, gb_adv_work *aw, gb_rng *rng,
+                                   float *loss, float *adv_loss, int64_t *correct, int64_t *adv_correct) {
+    const int64_t per = x->size / n;
+    GB_TRY(gb_tensor_resize(xadv, 4, x->shape));
+    GB_TRY(gb_adv_examples(m, p, x, labels, xadv, aw, rng));
+    const int *hard = soft ? NULL : labels;
+    const gb_tensor *logits;
+    if (p->adv == GB_ADV_FAST || p->adv == GB_ADV_PGD) {
+        /* Clean numbers for the progress line, in inference mode; the step is on x_adv alone. */
+        gb_model_set_training(m, 0);
+        gb_status s = gb_model_forward(m, x, &logits);
+        if (!s) s = gb_loss_cross_entropy(logits, labels, NULL, 1.0f, loss, NULL);
+        gb_model_set_training(m, 1);
+        if (s) return s;
+        for (int64_t b = 0; b < n; b++) *correct += argmax(logits->data + b * K, K) == labels[b];
+        GB_TRY(gb_model_forward(m, xadv, &logits));
+        GB_TRY(gb_loss_cross_entropy(logits, hard, soft, 1.0f, adv_loss, dlogits));
+        for (int64_t b = 0; b < n; b++) *adv_correct += argmax(logits->data + b * K, K) == labels[b];
+        return gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
+    }
+    int64_t xs[4] = {2 * n, x->shape[1], x->shape[2], x->shape[3]}, ls[2] = {2 * n, K};
+    GB_TRY(gb_tensor_resize(xcat, 4, xs));
+    GB_TRY(gb_tensor_resize(dlogits, 2, ls));
+    memcpy(xcat->data, x->data, (size_t)(n * per) * sizeof(float));
+    memcpy(xcat->data + n * per, xadv->data, (size_t)(n * per) * sizeof(float));
+    GB_TRY(gb_model_forward(m, xcat, &logits));
+    gb_tensor zc = rows(logits, 0, n), za = rows(logits, n, n); // (n, K) each
+    GB_TRY(gb_loss_cross_entropy(&zc, hard, soft, 1.0f, loss, dclean));
+    GB_TRY(gb_loss_cross_entropy(&za, hard, soft, 1.0f, adv_loss, dadv));
+    for (int64_t b = 0; b < n; b++) {
+        *correct += argmax(zc.data + b * K, K) == labels[b];
+        *adv_correct += argmax(za.data + b * K, K) == labels[b];
+    }
+    float *dc = dlogits->data, *da = dlogits->data + n * K;
+    if (p->adv == GB_ADV_FGSM) {
+        const float a = p->adv_alpha;
+        for (int64_t i = 0; i < n * K; i++) {
+            dc[i] = a * dclean->data[i];
+            da[i] = (1 - a) * dadv->data[i];
+        }
+    } else {
+        const float beta = p->trades_beta;
+        GB_TRY(gb_loss_kl(&zc, &za, NULL, dkl_p, dkl_q));
+        for (int64_t i = 0; i < n * K; i++) {
+            dc[i] = dclean->data[i] + beta * dkl_p->data[i];
+            da[i] = beta * dkl_q->data[i];
+        }
+    }
+    return gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
+}
+
 gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
                    const gb_train_params *p) {
     if (p->batch_size < 1 || p->epochs < 0 || !(p->lr > 0) || p->label_smoothing < 0 ||
         p->label_smoothing >= 1)
         return gb_error(GB_ERR_ARG, "training: bad batch size, epochs, learning rate or label smoothing");
+    if (!(p->temperature > 0) || !isfinite(p->temperature))
+        return gb_error(GB_ERR_ARG, "training: temperature must be a positive number");
+    if ((p->teacher || p->temperature != 1) && p->adv != GB_ADV_NONE)
+        return gb_error(GB_ERR_ARG, "a training temperature is not combined with adversarial training");
+    if (p->teacher && p->label_smoothing > 0)
+        return gb_error(GB_ERR_ARG, "distillation is not combined with label smoothing");
+    if (p->teacher && gb_model_num_classes(p->teacher) != gb_model_num_classes(m))
+        return gb_error(GB_ERR_ARG, "distillation: the teacher has %d classes, the student %d",
+                        gb_model_num_classes(p->teacher), gb_model_num_classes(m));
+    if (p->adv < GB_ADV_NONE || p->adv > GB_ADV_TRADES)
+        return gb_error(GB_ERR_ARG, "training: unknown adversarial training kind %d", (int)p->adv);
+    if (p->adv != GB_ADV_NONE &&
+        (!(p->adv_eps > 0) || p->adv_steps < 0 || p->adv_step_size < 0 || !(p->adv_alpha >= 0) ||
+         p->adv_alpha > 1 || !(p->trades_beta >= 0)))
+        return gb_error(GB_ERR_ARG, "adversarial training: eps must be positive, steps and step size "
+                                    "non-negative, alpha in [0, 1], beta non-negative");
     if (train->n == 0) return gb_error(GB_ERR_ARG, "training set is empty");
     GB_TRY(check_compatible(m, train, "training"));
     if (test) GB_TRY(check_compatible(m, test, "test"));
@@ -111,6 +230,10 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
     gb_optim opt;
     gb_checkpoint_state st = {0};
     gb_rng_seed(&st.rng, p->seed, 3);
+    gb_rng_seed(&st.adv_rng, p->seed, 5);
+    const int adv = p->adv != GB_ADV_NONE, pair = p->adv == GB_ADV_FGSM || p->adv == GB_ADV_TRADES;
+    gb_tensor *xadv = NULL, *xcat = NULL, *dclean = NULL, *dadv = NULL, *dkl_p = NULL, *dkl_q = NULL;
+    gb_adv_work aw = {0};
     gb_model_set_seed(m, p->seed);
     int64_t *order = NULL;
     gb_tensor *x = NULL, *dlogits = NULL, *soft = NULL;
@@ -130,9 +253,26 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
         int64_t xs[4] = {B, train->images->shape[1], train->images->shape[2], train->images->shape[3]};
         int64_t ls[2] = {B, K};
         x = gb_tensor_new(4, xs);
-        dlogits = gb_tensor_new(2, ls);
-        soft = p->label_smoothing > 0 ? gb_tensor_new(2, ls) : NULL;
-        if (!order || !labels || !x || !dlogits || (p->label_smoothing > 0 && !soft)) s = GB_ERR_NOMEM;
+        int64_t ls2[2] = {pair ? 2 * B : B, K};
+        dlogits = gb_tensor_new(2, ls2);
+        const int want_soft = p->label_smoothing > 0 || p->teacher;
+        soft = want_soft ? gb_tensor_new(2, ls) : NULL;
+        if (!order || !labels || !x || !dlogits || (want_soft && !soft)) s = GB_ERR_NOMEM;
+        if (!s && adv) {
+            int64_t xs2[4] = {2 * B, xs[1], xs[2], xs[3]};
+            xadv = gb_tensor_new(4, xs);
+            xcat = pair ? gb_tensor_new(4, xs2) : NULL;
+            dclean = gb_tensor_new(2, ls);
+            dadv = gb_tensor_new(2, ls);
+            dkl_p = gb_tensor_new(2, ls);
+            dkl_q = gb_tensor_new(2, ls);
+            aw.dl = gb_tensor_new(2, ls);
+            aw.clean = gb_tensor_new(2, ls);
+            aw.scratch = gb_malloc((size_t)(2 * (x->size / B) + 1) * sizeof(float));
+            if (!xadv || (pair && !xcat) || !dclean || !dadv || !dkl_p || !dkl_q || !aw.dl ||
+                !aw.clean || !aw.scratch)
+                s = GB_ERR_NOMEM;
+        }
     }
     int stop = 0;
     for (int epoch = st.epochs_done; epoch < p->epochs && !s; epoch++) {
@@ -144,8 +284,8 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
             order[j] = t;
         }
         gb_model_set_training(m, 1);
-        double t0 = gb_now(), loss_sum = 0;
-        int64_t correct = 0, seen = 0;
+        double t0 = gb_now(), loss_sum = 0, adv_loss_sum = 0;
+        int64_t correct = 0, adv_correct = 0, seen = 0;
         float lr = p->lr;
         for (int64_t start = 0; start < N && !s; start += B) {
             int64_t n = GB_MIN(B, N - start);
@@ -155,7 +295,11 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
             gb_tensor_resize(dlogits, 2, ls);
             gather(train, order + start, n, x, p->augment, &st.rng);
             for (int64_t b = 0; b < n; b++) labels[b] = train->labels[order[start + b]];
-            if (soft) {
+            if (p->teacher) {
+                gb_tensor_resize(soft, 2, ls);
+                s = distill_targets(p->teacher, x, p->temperature, soft);
+                if (s) break;
+            } else if (soft) {
                 gb_tensor_resize(soft, 2, ls);
                 float off = p->label_smoothing / K;
                 for (int64_t b = 0; b < n; b++)
@@ -163,20 +307,29 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
                         soft->data[b * K + k] = off + (k == labels[b] ? 1 - p->label_smoothing : 0);
             }
             const gb_tensor *logits;
-            float loss;
-            s = gb_model_forward(m, x, &logits);
-            if (!s) s = gb_loss_cross_entropy(logits, soft ? NULL : labels, soft, 1.0f, &loss, dlogits);
+            float loss = 0, adv_loss = 0;
+            gb_model_zero_grad(m);
+            if (!adv) {
+                s = gb_model_forward(m, x, &logits);
+                if (!s)
+                    s = gb_loss_cross_entropy(logits, soft ? NULL : labels, soft, p->temperature, &loss, dlogits);
+                if (s) break;
+                for (int64_t b = 0; b < n; b++) correct += argmax(logits->data + b * K, K) == labels[b];
+                loss_sum += (double)loss * n;
+                s = gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
+            } else {
+                s = train_adversarial(m, p, x, labels, soft, n, K, xadv, xcat, dlogits, dclean, dadv,
+                                      dkl_p, dkl_q, &aw, &st.adv_rng, &loss, &adv_loss, &correct,
+                                      &adv_correct);
+                loss_sum += (double)loss * n;
+                adv_loss_sum += (double)adv_loss * n;
+            }
             if (s) break;
-            if (!isfinite(loss)) {
+            if (!isfinite(loss) || !isfinite(adv_loss)) {
                 s = gb_error(GB_ERR_ARG, "training diverged at epoch %d (loss is %f): lower the learning rate",
-                             epoch + 1, loss);
+                             epoch + 1, isfinite(loss) ? adv_loss : loss);
                 break;
             }
-            for (int64_t b = 0; b < n; b++) correct += argmax(logits->data + b * K, K) == labels[b];
-            loss_sum += (double)loss * n;
-            gb_model_zero_grad(m);
-            s = gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
-            if (s) break;
             lr = gb_schedule_lr(p, epoch, (double)start / N);
             gb_optim_step(&opt, m, lr);
             seen += n;
@@ -184,7 +337,9 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
                 double el = gb_now() - t0;
                 gb_train_progress pr = {epoch + 1, p->epochs, seen, N, (float)(loss_sum / seen),
                                         (float)correct / seen, seen / (el > 0 ? el : 1e-9), el,
-                                        el / seen * (N - seen), 0, -1, lr};
+                                        el / seen * (N - seen), 0, -1, lr,
+                                        adv ? (float)(adv_loss_sum / seen) : -1,
+                                        adv ? (float)adv_correct / seen : -1};
                 if (p->progress(&pr, p->user)) stop = 1;
             }
             if (stop) break;
@@ -200,7 +355,9 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
         if (p->progress) {
             double el = gb_now() - t0;
             gb_train_progress pr = {epoch + 1, p->epochs, N, N, (float)(loss_sum / N),
-                                    (float)correct / N, N / (el > 0 ? el : 1e-9), el, 0, 1, test_acc, lr};
+                                    (float)correct / N, N / (el > 0 ? el : 1e-9), el, 0, 1, test_acc, lr,
+                                    adv ? (float)(adv_loss_sum / N) : -1,
+                                    adv ? (float)adv_correct / N : -1};
             if (p->progress(&pr, p->user)) break;
         }
     }
@@ -211,5 +368,14 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
     gb_tensor_free(x);
     gb_tensor_free(dlogits);
     gb_tensor_free(soft);
+    gb_tensor_free(xadv);
+    gb_tensor_free(xcat);
+    gb_tensor_free(dclean);
+    gb_tensor_free(dadv);
+    gb_tensor_free(dkl_p);
+    gb_tensor_free(dkl_q);
+    gb_tensor_free(aw.dl);
+    gb_tensor_free(aw.clean);
+    gb_free(aw.scratch);
     return s;
 }

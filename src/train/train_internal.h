@@ -19,12 +19,27 @@ void gb_optim_step(gb_optim *o, gb_model *m, float lr);
 float gb_schedule_lr(const gb_train_params *p, int epoch, double frac);
 
 /* Checkpoint: model parameters and constants (BatchNorm statistics),
- * optimizer state, the shuffling RNG and the number of finished epochs. */
+ * optimizer state, the shuffling, Dropout and adversarial RNGs and the
+ * number of finished epochs. */
 typedef struct gb_checkpoint_state {
     int epochs_done;
     gb_rng rng;
     gb_rng model_rng;
+    gb_rng adv_rng; /* random starts of adversarial training */
 } gb_checkpoint_state;
+
+/* Scratch for gb_adv_examples. */
+typedef struct gb_adv_work {
+    gb_tensor *dl;    /* (n, K) d objective / d logits */
+    gb_tensor *clean; /* (n, K) TRADES: logits of the clean batch */
+    float *scratch;   /* 2 * D floats */
+} gb_adv_work;
+
+/* Fills xadv (same shape as x) with p->adv's adversarial version of the
+ * batch x with labels y, the model in inference mode (restored after);
+ * random starts come from rng. */
+gb_status gb_adv_examples(gb_model *m, const gb_train_params *p, const gb_tensor *x, const int *y,
+                          gb_tensor *xadv, gb_adv_work *w, gb_rng *rng);
 
 gb_status gb_checkpoint_save(const char *path, const gb_model *m, const gb_optim *o,
                              const gb_checkpoint_state *st);
