@@ -30,8 +30,7 @@ static void relu_backward(gb_node *n, const gb_tensor *const *in, const gb_tenso
     float *dx = din[0]->data;
     int64_t N = out[0]->size;
 #pragma omp parallel for schedule(static) if (N > 65536)
-    for (int64_t i = 0; i < N; i++)
-        if (y[i] > 0) dx[i] += dy[i];
+    for (int64_t i = 0; i < N; i++) dx[i] += y[i] > 0 ? dy[i] : 0.0f; /* a select: vectorizes */
 }
 
 const gb_op_def gb_opdef_RELU = {"Relu", 1, 1, 1, NULL, infer_same, relu_forward, relu_backward};
