@@ -223,20 +223,6 @@ static int conv_threads(const gb_node *n, const conv_geom *g) {
     return t < 1 ? 1 : (int)t;
 }
 
-/* With several images in flight each GEMM must run on its own thread: the
- * pthreads OpenBLAS would otherwise start its own threads from inside each
- * OpenMP thread and oversubscribe the cores. (Process-global setting: two
- * models run concurrently from different user threads would race on it.) */
-static int blas_serial_begin(int nt) {
-    int saved = openblas_get_num_threads();
-    if (nt > 1) openblas_set_num_threads(1);
-    return saved;
-}
-
-static void blas_serial_end(int nt, int saved) {
-    if (nt > 1) openblas_set_num_threads(saved);
-}
-
 /* ---- the op ------------------------------------------------------------- */
 
 static gb_status conv_init(gb_node *n) {
@@ -312,13 +298,11 @@ static void conv_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
     float *y = out[0]->data;
     float *cols = n->scratch[0].data;
     int nt = conv_threads(n, &g);
-    int saved = blas_serial_begin(nt);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < g.N; i++) {
         float *c = g.direct ? NULL : cols + omp_get_thread_num() * g.K * g.P;
         conv2d_forward_image(y + i * g.M * g.P, x + i * g.C * g.H * g.W, w, b, c, &g);
     }
-    blas_serial_end(nt, saved);
 }
 
 static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
@@ -334,7 +318,6 @@ static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tenso
         int64_t wsize = g.M * g.Kg;
         float *part = n->scratch[2].data;
         if (dw) memset(part, 0, (size_t)(nt * wsize) * sizeof *part);
-        int saved = blas_serial_begin(nt);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int64_t i = 0; i < g.N; i++) {
             int t = omp_get_thread_num();
@@ -343,7 +326,6 @@ static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tenso
             conv2d_backward_image(dx ? dx + i * g.C * g.H * g.W : NULL, dw ? part + t * wsize : NULL,
                                   dy + i * g.M * g.P, x + i * g.C * g.H * g.W, w, cols, dcols, &g);
         }
-        blas_serial_end(nt, saved);
         if (dw) {
 #pragma omp parallel for schedule(static) if (wsize > 4096)
             for (int64_t k = 0; k < wsize; k++) {
