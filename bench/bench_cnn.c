@@ -20,8 +20,8 @@
  *                  [--iters 10] [--only train|forward|input_grad] [--profile]
  *                  [--blas-threads N]
  * --blas-threads is an experiment: it overrides the OpenBLAS thread count
- * that gb_set_num_threads set (e.g. 1: OpenBLAS never starts its own
- * threads next to the OpenMP ones).
+ * that gb_set_num_threads set (1 since src/core/threads.c stopped OpenBLAS
+ * threading; 2 shows what its pthread pool next to OpenMP's costs).
  */
 #include "bench_profile.h"
 
