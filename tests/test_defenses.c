@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "train_util.h"
 #include "train/train_internal.h"
 
 /* Two classes on 8x8 images (Tsipras et al. 2019's robust/non-robust split):
@@ -170,20 +171,6 @@ static void test_every_kind_trains(void) {
     CHECK(kind == GB_ADV_TRADES);
     CHECK(gb_adv_parse("madry", &kind) == GB_ERR_ARG);
     free_set(train);
-}
-
-static void params_snapshot(gb_model *m, float *out) {
-    int64_t k = 0;
-    for (int i = 0; i < gb_model_num_params(m); i++) {
-        gb_param p = gb_model_param(m, i);
-        memcpy(out + k, p.data, (size_t)p.size * sizeof(float));
-        k += p.size;
-    }
-}
-
-static int stop_after_first_epoch(const gb_train_progress *pr, void *user) {
-    (void)user;
-    return pr->epoch_done && pr->epoch == 1;
 }
 
 /* PGD training two epochs straight, or stopped after one and resumed: same

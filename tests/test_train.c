@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "train_util.h"
 #include "gradcheck.h"
 #include "train/train_internal.h"
 
@@ -104,20 +105,6 @@ static void test_training_learns(void) {
     gb_model_free(m);
     free_synthetic(train);
     free_synthetic(test);
-}
-
-static void params_snapshot(gb_model *m, float *out) {
-    int64_t k = 0;
-    for (int i = 0; i < gb_model_num_params(m); i++) {
-        gb_param p = gb_model_param(m, i);
-        memcpy(out + k, p.data, (size_t)p.size * sizeof(float));
-        k += p.size;
-    }
-}
-
-static int stop_after_first_epoch(const gb_train_progress *pr, void *user) {
-    (void)user;
-    return pr->epoch_done && pr->epoch == 1;
 }
 
 /* Two epochs straight, or stopped after one and resumed: same bits. */

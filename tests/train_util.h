@@ -1,0 +1,12 @@
+/* train_util.h — helpers shared by the training tests (resume checks). */
+#ifndef GB_TRAIN_UTIL_H
+#define GB_TRAIN_UTIL_H
+
+#include "gibbon.h"
+
+/* Copies every parameter of m, in order, into out (gb_model_param_count floats). */
+void params_snapshot(gb_model *m, float *out);
+/* A progress callback that stops training after the first epoch (a simulated interruption). */
+int stop_after_first_epoch(const gb_train_progress *pr, void *user);
+
+#endif
