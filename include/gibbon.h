@@ -441,6 +441,12 @@ typedef enum gb_attack_kind {
     GB_ATTACK_DEEPFOOL, /* Moosavi-Dezfooli et al. 2016, L2 or L-inf */
     GB_ATTACK_JSMA,     /* Jacobian saliency map attack (Papernot et al. 2016), L0 */
     GB_ATTACK_APGD,     /* auto-PGD (Croce & Hein 2020), CE or DLR loss, L-inf or L2 */
+    GB_ATTACK_FAB,      /* fast adaptive boundary (Croce & Hein 2020), minimal L-inf/L2/L1 */
+    GB_ATTACK_SQUARE,   /* Square Attack (Andriushchenko et al. 2020), score-based, L-inf/L2 */
+    GB_ATTACK_SIMBA,    /* SimBA (Guo et al. 2019), score-based, pixel or DCT basis */
+    GB_ATTACK_NES,      /* NES gradient estimation + PGD (Ilyas et al. 2018), score-based */
+    GB_ATTACK_BOUNDARY, /* Boundary Attack (Brendel et al. 2018), decision-based */
+    GB_ATTACK_HSJ,      /* HopSkipJump (Chen et al. 2020), decision-based, L2/L-inf */
     GB_ATTACK_COUNT
 } gb_attack_kind;
 

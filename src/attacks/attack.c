@@ -42,7 +42,9 @@ static const char *const attack_names[GB_ATTACK_COUNT] = {
     [GB_ATTACK_FGSM] = "fgsm",         [GB_ATTACK_FGM] = "fgm",       [GB_ATTACK_BIM] = "bim",
     [GB_ATTACK_ILL] = "ill",           [GB_ATTACK_PGD] = "pgd",       [GB_ATTACK_MIFGSM] = "mifgsm",
     [GB_ATTACK_CW_L2] = "cw-l2",       [GB_ATTACK_CW_LINF] = "cw-linf", [GB_ATTACK_DEEPFOOL] = "deepfool",
-    [GB_ATTACK_JSMA] = "jsma",         [GB_ATTACK_APGD] = "apgd"};
+    [GB_ATTACK_JSMA] = "jsma",         [GB_ATTACK_APGD] = "apgd",
+    [GB_ATTACK_FAB] = "fab",           [GB_ATTACK_SQUARE] = "square", [GB_ATTACK_SIMBA] = "simba",
+    [GB_ATTACK_NES] = "nes",           [GB_ATTACK_BOUNDARY] = "boundary", [GB_ATTACK_HSJ] = "hsj"};
 static const char *const norm_names[] = {"linf", "l2", "l1", "l0"};
 static const char *const loss_names[] = {"ce", "cw", "dlr"};
 
@@ -281,7 +283,10 @@ static const gb_attack_fn attack_fns[GB_ATTACK_COUNT] = {
     [GB_ATTACK_PGD] = gb_attack_iterative,      [GB_ATTACK_MIFGSM] = gb_attack_iterative,
     [GB_ATTACK_CW_L2] = gb_attack_cw_l2,        [GB_ATTACK_CW_LINF] = gb_attack_iterative,
     [GB_ATTACK_DEEPFOOL] = gb_attack_deepfool,  [GB_ATTACK_JSMA] = gb_attack_jsma,
-    [GB_ATTACK_APGD] = gb_attack_apgd};
+    [GB_ATTACK_APGD] = gb_attack_apgd,
+    [GB_ATTACK_FAB] = gb_attack_fab,            [GB_ATTACK_SQUARE] = gb_attack_square,
+    [GB_ATTACK_SIMBA] = gb_attack_simba,        [GB_ATTACK_NES] = gb_attack_nes,
+    [GB_ATTACK_BOUNDARY] = gb_attack_boundary,  [GB_ATTACK_HSJ] = gb_attack_hsj};
 
 gb_status gb_attack_run(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                         const int *target, gb_attack_result *out) {

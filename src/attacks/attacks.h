@@ -90,6 +90,20 @@ gb_status gb_attack_deepfool(const gb_attack *a, gb_model *m, const gb_tensor *x
 gb_status gb_attack_jsma(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                          const int *target, gb_attack_result *r);
 
+gb_status gb_attack_fab(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                        const int *target, gb_attack_result *r);
+/* Black-box attacks: they only query the model's scores or labels. */
+gb_status gb_attack_square(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                           const int *target, gb_attack_result *r);
+gb_status gb_attack_simba(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                          const int *target, gb_attack_result *r);
+gb_status gb_attack_nes(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                        const int *target, gb_attack_result *r);
+gb_status gb_attack_boundary(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                             const int *target, gb_attack_result *r);
+gb_status gb_attack_hsj(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
+                        const int *target, gb_attack_result *r);
+
 /* Kurakin et al.'s iteration count for BIM/ILL: min(eps*255 + 4, 1.25*eps*255), rounded up. */
 int gb_attack_bim_steps(float eps_255);
 
