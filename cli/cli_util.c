@@ -24,11 +24,13 @@ int cli_parse(const char *cmd, const char *summary, int argc, char **argv, const
             print_help(cmd, summary, opts);
             return 1;
         }
-        if (strncmp(a, "--", 2) != 0) {
+        /* "-n 100" is accepted for one-letter options ("--n 100"). */
+        const int short_opt = a[0] == '-' && a[1] && a[1] != '-' && !a[2];
+        if (strncmp(a, "--", 2) != 0 && !short_opt) {
             fprintf(stderr, "gibbon %s: unexpected argument '%s' (options start with --)\n", cmd, a);
             return 2;
         }
-        const char *name = a + 2, *eq = strchr(name, '=');
+        const char *name = a + (short_opt ? 1 : 2), *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = opts;
         while (o->name && !(strlen(o->name) == len && strncmp(o->name, name, len) == 0)) o++;
@@ -178,6 +180,34 @@ int cli_load_model(const char *cmd, const char *path, const cli_model_opts *o, g
         for (int k = 0; k < c; k++) fprintf(stderr, "%s%g", k ? "," : " mean ", (double)mean[k]);
         for (int k = 0; k < c; k++) fprintf(stderr, "%s%g", k ? "," : " std ", (double)std[k]);
         fputc('\n', stderr);
+    }
+    return o->defense ? cli_add_defenses(cmd, o->defense, o->bpda, *m) : 0;
+}
+
+int cli_parse_defenses(const char *cmd, const char *flag, const char *spec, gb_defense *d, int max) {
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == max || gb_defense_parse(tok, &d[n])) {
+            if (n == max) fprintf(stderr, "gibbon %s: --%s: at most %d transformations\n", cmd, flag, max);
+            else fprintf(stderr, "gibbon %s: --%s: %s\n", cmd, flag, gb_last_error());
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) fprintf(stderr, "gibbon %s: --%s: empty list\n", cmd, flag);
+    return n ? n : -1;
+}
+
+int cli_add_defenses(const char *cmd, const char *spec, int bpda, gb_model *m) {
+    gb_defense d[8];
+    int n = cli_parse_defenses(cmd, "defense", spec, d, 8);
+    if (n < 0) return 2;
+    /* Each added transformation runs before the earlier ones: add the last first. */
+    for (int k = n - 1; k >= 0; k--) {
+        d[k].bpda = bpda;
+        if (gb_model_add_defense(m, &d[k])) return cli_fail("--defense");
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "attacks/attacks.h"
+#include "eval/svg.h"
 
 #define MAX_EPS 32
 
@@ -89,6 +90,7 @@ static void write_params(json *j, const gb_attack *a, const char *target_mode) {
     json_str(j, "norm", gb_norm_name(a->norm));
     json_bool(j, "targeted", a->targeted);
     if (a->targeted) json_str(j, "target", target_mode);
+    if (a->targeted && strcmp(target_mode, "top") == 0) json_int(j, "n_target_classes", a->n_target_classes);
     json_num(j, "clip_min", a->clip_min);
     json_num(j, "clip_max", a->clip_max);
     json_str(j, "loss", gb_loss_name(a->loss));
@@ -107,6 +109,12 @@ static void write_params(json *j, const gb_attack *a, const char *target_mode) {
     json_num(j, "gamma", a->gamma);
     json_num(j, "sparsity", a->sparsity);
     json_int(j, "seed", (long long)a->seed);
+    if (a->kind == GB_ATTACK_FAB) {
+        json_num(j, "alpha_max", a->alpha_max);
+        json_num(j, "eta", a->eta);
+        json_num(j, "beta", a->beta);
+    }
+    json_int(j, "eot_samples", a->eot_samples);
     json_end_object(j);
 }
 
@@ -173,7 +181,7 @@ static void progress(const char *what, float eps, int64_t done, int64_t total, d
 }
 
 /* Runs one budget over the whole data set in batches. */
-static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const int *target,
+static gb_status run_eps(gb_model *m, gb_oracle *o, const gb_dataset *d, gb_attack a, const int *target,
                          int batch, const char *dir, run_stats *st, figure_pick *fig,
                          gb_attack_result *all) {
     const int64_t N = d->n, per = d->images->size / N;
@@ -191,7 +199,8 @@ static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const in
         x.cap = 0;
         a.seed = seed + (uint64_t)(start / batch) * 1000003u; /* a stream per batch */
         gb_attack_result r;
-        s = gb_attack_run(&a, m, &x, d->labels + start, target ? target + start : NULL, &r);
+        s = o ? gb_attack_run_oracle(&a, o, &x, d->labels + start, target ? target + start : NULL, &r)
+              : gb_attack_run(&a, m, &x, d->labels + start, target ? target + start : NULL, &r);
         if (s) break;
         memcpy(all->x_adv->data + start * per, r.x_adv->data, (size_t)(n * per) * sizeof(float));
 #define COPY(f) memcpy(all->f + start, r.f, (size_t)n * sizeof *r.f)
@@ -256,6 +265,10 @@ static gb_status run_eps(gb_model *m, const gb_dataset *d, gb_attack a, const in
         snprintf(path, sizeof path, "%s/adv.npy", dir);
         s = gb_npy_write(path, all->x_adv);
         if (!s) s = write_examples(dir, d, target, all);
+        /* Score-based black-box attacks: success against queries spent. */
+        if (!s && (a.kind == GB_ATTACK_SQUARE || a.kind == GB_ATTACK_SIMBA || a.kind == GB_ATTACK_NES))
+            s = cli_write_query_curve(dir, gb_attack_name(a.kind), all, d->labels, target,
+                                      a.steps > 0 ? a.steps : (a.kind == GB_ATTACK_SQUARE ? 5000 : 10000));
     }
     return s;
 }
@@ -308,36 +321,14 @@ static gb_status write_sweep(const char *out, const gb_attack *a, const run_stat
     GB_TRY(gb_atomic_commit(&af));
     snprintf(path, sizeof path, "%s/robust_vs_eps.svg", out);
     GB_TRY(gb_atomic_open(&af, path));
-    const double W = 560, H = 380, L = 60, R = 20, T = 40, B = 50, pw = W - L - R, ph = H - T - B;
-    double emax = 0;
-    for (int i = 0; i < neps; i++) emax = fmax(emax, st[i].eps);
-    if (emax <= 0) emax = 1;
-    FILE *f = af.f;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">%s (%s): robust accuracy vs eps</text>\n",
-            W / 2, gb_attack_name(a->kind), gb_norm_name(a->norm));
-    for (int k = 0; k <= 5; k++) { /* grid and ticks */
-        double yv = k / 5.0, y = T + ph * (1 - yv), ev = emax * k / 5.0, x = L + pw * k / 5.0;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>\n", L, y, L + pw, y);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.1f</text>\n", L - 6, y + 4, yv);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.3g</text>\n", x, T + ph + 18, ev);
-    }
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">eps</text>\n", L + pw / 2, H - 12);
-    fprintf(f, "<text x=\"16\" y=\"%g\" transform=\"rotate(-90 16 %g)\" text-anchor=\"middle\">robust accuracy</text>\n",
-            T + ph / 2, T + ph / 2);
-    double yc = T + ph * (1 - clean_acc);
-    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n", L, yc, L + pw, yc);
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" fill=\"#888\">clean %.3f</text>\n", L + pw - 4, yc - 4, clean_acc);
-    fprintf(f, "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"2\" points=\"");
-    for (int i = 0; i < neps; i++)
-        fprintf(f, "%.1f,%.1f ", L + pw * st[i].eps / emax, T + ph * (1 - st[i].robust_accuracy));
-    fprintf(f, "\"/>\n");
-    for (int i = 0; i < neps; i++)
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#c0392b\"><title>eps %g: %.4f</title></circle>\n",
-                L + pw * st[i].eps / emax, T + ph * (1 - st[i].robust_accuracy), st[i].eps, st[i].robust_accuracy);
-    fprintf(f, "</svg>\n");
+    double x[MAX_EPS + 1] = {0}, y[MAX_EPS + 1] = {clean_acc};
+    for (int i = 0; i < neps && i < MAX_EPS; i++) x[i + 1] = st[i].eps, y[i + 1] = st[i].robust_accuracy;
+    char title[96], label[32];
+    snprintf(title, sizeof title, "%s (%s): robust accuracy vs eps", gb_attack_name(a->kind), gb_norm_name(a->norm));
+    snprintf(label, sizeof label, "clean %.3f", clean_acc);
+    gb_plot_series s = {gb_attack_name(a->kind), x, y, GB_MIN(neps, MAX_EPS) + 1};
+    gb_line_plot lp = {title, "eps", "robust accuracy", &s, 1, 0, 0, 0, 1, clean_acc, label, 0, 0};
+    gb_svg_line_plot(af.f, &lp);
     return gb_atomic_commit(&af);
 }
 
@@ -348,20 +339,27 @@ static gb_status write_sweep(const char *out, const gb_attack *a, const run_stat
     if ((v) >= 0) a.field = (v)
 
 int cmd_attack(int argc, char **argv) {
-    const char *model = NULL, *data = "fashion-mnist:test", *attack = "fgsm", *eps_list = "0.1";
+    const char *model = NULL, *data = "fashion-mnist:test", *attack = "fgsm", *eps_list = NULL;
     const char *out = NULL, *target_mode = "next", *norm_s = NULL, *loss_s = NULL;
     int targeted = 0, batch = 256, fixed_target = -1, grid = 0;
     int steps = -1, restarts = -1, binary_steps = -1, early_stop = 0, no_random_start = 0, random_start = 0;
+    int target_classes = -1, eot = -1;
     float step_size = UNSET_F, momentum = UNSET_F, kappa = UNSET_F, initial_const = UNSET_F, lr = UNSET_F;
     float overshoot = UNSET_F, theta = UNSET_F, gamma = UNSET_F, sparsity = UNSET_F;
     uint64_t seed = 1;
+    const char *oracle = NULL, *basis_s = NULL;
+    int oracle_labels = 0, queries = -1, samples = -1;
+    float di_prob = UNSET_F;
+    int ti_kernel = -1;
+    float oracle_timeout = 60, p_init = UNSET_F, sigma = UNSET_F, freq_ratio = UNSET_F;
     cli_model_opts mo = {0};
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "ONNX model file (required)"},
         {"data", OPT_STR, &data, "data set: fashion-mnist:test[:N], DIR:split, or images.npy,labels.npy"},
-        {"attack", OPT_STR, &attack, "fgsm fgm bim ill pgd mifgsm cw-l2 cw-linf deepfool jsma apgd (default fgsm)"},
-        {"eps", OPT_STR, &eps_list, "budget(s) in pixel units of --norm, comma-separated (default 0.1)"},
-        {"norm", OPT_STR, &norm_s, "linf, l2 or l1 (pgd), linf or l2 (apgd, deepfool)"},
+        {"attack", OPT_STR, &attack, "fgsm fgm bim ill pgd mifgsm cw-l2 cw-linf deepfool jsma apgd fab (default fgsm)"},
+        {"eps", OPT_STR, &eps_list, "budget(s) in pixel units of --norm, comma-separated (default 0.1; fab, boundary, hsj: "
+                                          "0 = minimal-norm mode)"},
+        {"norm", OPT_STR, &norm_s, "linf, l2 or l1 (pgd, fab), linf or l2 (apgd, deepfool)"},
         {"loss", OPT_STR, &loss_s, "objective of gradient attacks: ce, cw or dlr"},
         {"steps", OPT_INT, &steps, "iterations (default: the attack's own)"},
         {"step-size", OPT_FLOAT, &step_size, "step alpha (default: the attack's own rule)"},
@@ -378,19 +376,43 @@ int cmd_attack(int argc, char **argv) {
         {"theta", OPT_FLOAT, &theta, "jsma change per feature (+1)"},
         {"gamma", OPT_FLOAT, &gamma, "jsma largest fraction of features changed (0.1)"},
         {"sparsity", OPT_FLOAT, &sparsity, "pgd l1: percentile q of |grad| that steps (0.99)"},
+        {"eot", OPT_INT, &eot, "gradient attacks: average the gradient over N passes (EOT, for a random --defense)"},
         {"targeted", OPT_FLAG, &targeted, "aim for a target class instead of any wrong class"},
-        {"target", OPT_STR, &target_mode, "with --targeted: next (y+1), random, ll (least likely), or a class number"},
+        {"target", OPT_STR, &target_mode, "with --targeted: next (y+1), random, ll (least likely), a class number, "
+                                          "or top (apgd, fab: each of the highest wrong clean logits in turn, "
+                                          "success = misclassified; APGD-T / FAB-T)"},
+        {"target-classes", OPT_INT, &target_classes, "with --target top: how many wrong classes (9)"},
         {"batch", OPT_INT, &batch, "batch size (default 256)"},
         {"seed", OPT_U64, &seed, "seed for random targets and random starts (default 1)"},
         {"grid", OPT_INT, &grid, "write grid.png with the first N examples (clean, perturbation, adversarial)"},
         {"out", OPT_STR, &out, "output directory (required)"},
+        {"oracle", OPT_STR, &oracle, "black-box target: a command (run with /bin/sh -c) answering .npy batches "
+                                     "(README \"Black-box attacks\"); replaces --model"},
+        {"oracle-labels", OPT_FLAG, &oracle_labels, "the oracle answers top labels only"},
+        {"oracle-timeout", OPT_FLOAT, &oracle_timeout, "seconds the oracle may take per batch (60)"},
+        {"queries", OPT_INT, &queries, "black-box attacks: query budget per image (square, boundary, hsj 5000; simba/nes 10000)"},
+        {"di", OPT_FLOAT, &di_prob, "iterative attacks: input diversity, probability of a random resize-and-pad per step"},
+        {"ti", OPT_INT, &ti_kernel, "iterative attacks: translation invariance, Gaussian kernel size (odd; 5 for 28x28)"},
+        {"p-init", OPT_FLOAT, &p_init, "square: fraction of the image the first squares cover (0.8)"},
+        {"basis", OPT_STR, &basis_s, "simba: dct (low frequencies first) or pixel"},
+        {"freq-ratio", OPT_FLOAT, &freq_ratio, "simba dct: side of the first low-frequency block / H (0.25)"},
+        {"sigma", OPT_FLOAT, &sigma, "nes: standard deviation of the probes (0.001)"},
+        {"samples", OPT_INT, &samples, "nes: probes per gradient estimate (100)"},
         CLI_MODEL_OPTS(mo),
         {0}};
     int r = cli_parse("attack", "Runs an adversarial attack over a data set and writes the results.",
                       argc, argv, opts);
     if (r) return r == 1 ? 0 : r;
-    if (!model || !out) {
-        fprintf(stderr, "gibbon attack: --model and --out are required\n");
+    if ((!model && !oracle) || !out) {
+        fprintf(stderr, "gibbon attack: --model (or --oracle) and --out are required\n");
+        return 2;
+    }
+    if (model && oracle) {
+        fprintf(stderr, "gibbon attack: give --model or --oracle, not both\n");
+        return 2;
+    }
+    if (oracle_labels && !oracle) {
+        fprintf(stderr, "gibbon attack: --oracle-labels needs --oracle\n");
         return 2;
     }
     gb_attack_kind kind;
@@ -408,8 +430,22 @@ int cmd_attack(int argc, char **argv) {
         return 2;
     }
     SET_I(steps, steps);
+    SET_I(steps, queries); /* black-box attacks count queries in steps */
+    SET_F(di_prob, di_prob);
+    SET_I(ti_kernel, ti_kernel);
+    SET_I(samples, samples);
+    SET_F(p_init, p_init);
+    SET_F(sigma, sigma);
+    SET_F(freq_ratio, freq_ratio);
+    if (basis_s && strcmp(basis_s, "dct") && strcmp(basis_s, "pixel")) {
+        fprintf(stderr, "gibbon attack: --basis: '%s' is not dct or pixel\n", basis_s);
+        return 2;
+    }
+    if (basis_s) a.basis = strcmp(basis_s, "dct") == 0 ? GB_BASIS_DCT : GB_BASIS_PIXEL;
     SET_I(restarts, restarts);
     SET_I(binary_steps, binary_steps);
+    SET_I(n_target_classes, target_classes);
+    SET_I(eot_samples, eot);
     SET_F(step_size, step_size);
     SET_F(momentum, momentum);
     SET_F(kappa, kappa);
@@ -424,6 +460,9 @@ int cmd_attack(int argc, char **argv) {
     if (early_stop) a.early_stop = 1;
     a.seed = seed;
     a.targeted = targeted;
+    /* FAB, Boundary and HSJ find minimal perturbations: without a budget they report them. */
+    if (!eps_list)
+        eps_list = kind == GB_ATTACK_FAB || kind == GB_ATTACK_BOUNDARY || kind == GB_ATTACK_HSJ ? "0" : "0.1";
     float eps[MAX_EPS];
     int neps = cli_parse_floats(eps_list, eps, MAX_EPS);
     if (neps < 1) {
@@ -441,14 +480,24 @@ int cmd_attack(int argc, char **argv) {
         return 2;
     }
     gb_target_mode tmode = GB_TARGET_NEXT;
-    if (strcmp(target_mode, "next") == 0) tmode = GB_TARGET_NEXT;
+    const int top = targeted && strcmp(target_mode, "top") == 0; /* the attack picks: target stays NULL */
+    if (top && kind != GB_ATTACK_APGD && kind != GB_ATTACK_FAB) {
+        fprintf(stderr, "gibbon attack: --target top: only apgd and fab aim at the top classes in turn\n");
+        return 2;
+    }
+    if (top && a.n_target_classes < 1) {
+        fprintf(stderr, "gibbon attack: --target-classes must be at least 1\n");
+        return 2;
+    }
+    if (top) tmode = GB_TARGET_NEXT;
+    else if (strcmp(target_mode, "next") == 0) tmode = GB_TARGET_NEXT;
     else if (strcmp(target_mode, "random") == 0) tmode = GB_TARGET_RANDOM;
     else if (strcmp(target_mode, "ll") == 0 || strcmp(target_mode, "least-likely") == 0) tmode = GB_TARGET_LEAST_LIKELY;
     else {
         char *end;
         long v = strtol(target_mode, &end, 10);
         if (end == target_mode || *end || v < 0 || v > 1000000) {
-            fprintf(stderr, "gibbon attack: --target: '%s' is not next, random, ll or a class number\n", target_mode);
+            fprintf(stderr, "gibbon attack: --target: '%s' is not next, random, ll, top or a class number\n", target_mode);
             return 2;
         }
         tmode = GB_TARGET_FIXED;
@@ -465,22 +514,38 @@ int cmd_attack(int argc, char **argv) {
         return 1;
     }
     gb_model *m = NULL;
+    gb_oracle *orc = NULL;
     gb_dataset *d = NULL;
     int *target = NULL, rc = 0;
     figure_pick fig = {0};
     run_stats stats[MAX_EPS];
     gb_attack_result all = {0};
-    if ((r = cli_load_model("attack", model, &mo, &m))) return r;
+    if (oracle) {
+        if (gb_oracle_spawn(oracle, oracle_labels ? GB_ORACLE_LABELS : GB_ORACLE_SCORES, oracle_timeout, &orc))
+            return cli_fail("--oracle");
+        model = oracle; /* named in the summaries */
+    } else if ((r = cli_load_model("attack", model, &mo, &m))) {
+        return r;
+    }
     if (gb_dataset_load(data, &d)) {
         rc = cli_fail("");
         goto done;
     }
-    if (cli_check_images(m, d->images)) {
+    if (m && cli_check_images(m, d->images)) {
         rc = 1;
         goto done;
     }
-    int K = gb_model_num_classes(m);
-    if (targeted) {
+    if (orc && targeted) {
+        target = malloc((size_t)d->n * sizeof *target);
+        if (top || !target) {
+            fprintf(stderr, "gibbon attack: --target top needs --model\n");
+            rc = 2;
+            goto done;
+        }
+        if ((rc = cli_query_targets(d, tmode, fixed_target, seed, target))) goto done;
+    }
+    int K = m ? gb_model_num_classes(m) : d->num_classes;
+    if (m && targeted && !top) {
         if (tmode == GB_TARGET_FIXED && K > 0 && fixed_target >= K) {
             fprintf(stderr, "gibbon attack: --target %d: the model has %d classes\n", fixed_target, K);
             rc = 2;
@@ -506,12 +571,12 @@ int cmd_attack(int argc, char **argv) {
     fig.clean = malloc((size_t)per * sizeof(float));
     fig.adv = malloc((size_t)per * sizeof(float));
     double t0 = gb_now();
-    float clean_acc;
-    if (gb_evaluate(m, d, batch, &clean_acc, NULL)) {
+    float clean_acc = NAN;
+    if (m && gb_evaluate(m, d, batch, &clean_acc, NULL)) {
         rc = cli_fail("");
         goto done;
     }
-    printf("%s on %s: clean accuracy %.4f (%lld examples)\n", model, data, clean_acc, (long long)d->n);
+    if (m) printf("%s on %s: clean accuracy %.4f (%lld examples)\n", model, data, clean_acc, (long long)d->n);
     for (int i = 0; i < neps; i++) {
         char dir[4096];
         if (neps == 1) snprintf(dir, sizeof dir, "%s", out);
@@ -523,8 +588,16 @@ int cmd_attack(int argc, char **argv) {
         }
         a.eps = eps[i];
         gb_attack_result_free(&all);
-        if (run_eps(m, d, a, target, batch, dir, &stats[i], &fig, &all) ||
-            write_summary(dir, model, data, &a, target_mode, &stats[i], clean_acc)) {
+        if (run_eps(m, orc, d, a, target, batch, dir, &stats[i], &fig, &all)) {
+            rc = cli_fail("");
+            goto done;
+        }
+        if (orc && isnan(clean_acc)) { /* the oracle's answers about the clean images */
+            clean_acc = d->n ? (float)stats[i].correct_clean / (float)d->n : 0;
+            printf("oracle on %s: clean accuracy %.4f (%lld examples, %lld queries so far)\n", data, clean_acc,
+                   (long long)d->n, (long long)gb_oracle_queries(orc));
+        }
+        if (write_summary(dir, model, data, &a, target_mode, &stats[i], clean_acc)) {
             rc = cli_fail("");
             goto done;
         }
@@ -591,7 +664,8 @@ int cmd_attack(int argc, char **argv) {
         const gb_tensor *im = d->images;
         /* The figure's perturbation panel is scaled by eps; unbounded attacks use their largest change. */
         float feps = fig.eps;
-        if (a.norm != GB_NORM_LINF || kind == GB_ATTACK_CW_L2 || kind == GB_ATTACK_DEEPFOOL || kind == GB_ATTACK_JSMA) {
+        if (a.norm != GB_NORM_LINF || kind == GB_ATTACK_CW_L2 || kind == GB_ATTACK_DEEPFOOL || kind == GB_ATTACK_JSMA ||
+            fig.eps <= 0) {
             feps = 0;
             for (int64_t k = 0; k < per; k++) feps = fmaxf(feps, fabsf(fig.adv[k] - fig.clean[k]));
             if (feps <= 0) feps = 1;
@@ -613,5 +687,6 @@ done:
     free(fig.adv);
     gb_dataset_free(d);
     gb_model_free(m);
+    gb_oracle_free(orc);
     return rc;
 }

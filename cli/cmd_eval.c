@@ -5,6 +5,7 @@
  * energy OOD scores with their AUROC against uniform noise, inverted and
  * upside-down images made from the evaluation half. */
 #include "cli.h"
+#include "eval_robust.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -173,21 +174,45 @@ done:
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = "fashion-mnist:test", *out = NULL;
-    int batch = 256, conf = 0;
+    int batch = 256, conf = 0, batch_set = -1;
     uint64_t seed = 1;
     cli_model_opts mo = {0};
+    eval_robust_opts ro = {.norm = "linf", .version = "standard", .iters = 100, .targets = 9, .queries = 5000};
+    ro.batch = batch_set;
     cli_opt opts[] = {{"model", OPT_STR, &model, "ONNX model file (required)"},
                       {"data", OPT_STR, &data, "data set (default fashion-mnist:test)"},
-                      {"batch", OPT_INT, &batch, "batch size (default 256)"},
+                      {"batch", OPT_INT, &ro.batch, "batch size (default 256; with --eps: examples per saved chunk, 500)"},
                       {"confidence", OPT_FLAG, &conf,
                        "calibration (ECE, reliability diagrams, temperature scaling) and OOD AUROC into --out"},
-                      {"out", OPT_STR, &out, "output directory for --confidence"},
-                      {"seed", OPT_U64, &seed, "seed of the noise OOD set (default 1)"},
+                      {"out", OPT_STR, &out, "output directory (--confidence; --eps: default out/eval)"},
+                      {"seed", OPT_U64, &seed, "seed of the noise OOD set / of the attacks (default 1)"},
+                      {"eps", OPT_STR, &ro.eps, "robustness: run the AutoAttack ensemble at these budgets (0.05,0.1)"},
+                      {"norm", OPT_STR, &ro.norm, "threat model for --eps: linf (default), l2 or l1"},
+                      {"version", OPT_STR, &ro.version, "ensemble: standard (default), plus (restarts) or rand (EOT)"},
+                      {"attacks", OPT_STR, &ro.attacks, "ensemble members in order, e.g. apgd-ce,apgd-t (default: the version's)"},
+                      {"n", OPT_INT, &ro.n, "evaluate the first N examples (default all)"},
+                      {"iters", OPT_INT, &ro.iters, "APGD/FAB iterations (100)"},
+                      {"targets", OPT_INT, &ro.targets, "APGD-T/FAB-T target classes (9)"},
+                      {"queries", OPT_INT, &ro.queries, "Square's queries per example (5000)"},
+                      {"time-budget", OPT_FLOAT, &ro.time_budget, "stop starting batches after this many seconds (at least one runs); rerun to continue"},
+                      {"fresh", OPT_FLAG, &ro.fresh, "discard saved state in --out instead of resuming"},
+                      {"report", OPT_FLAG, &ro.report, "with --eps: also write the HTML report (--out/report.html)"},
                       CLI_MODEL_OPTS(mo),
                       {0}};
     int r = cli_parse("eval", "Clean accuracy of a model on a data set; --confidence adds calibration and "
-                              "out-of-distribution detection.", argc, argv, opts);
+                              "out-of-distribution detection; --eps runs the AutoAttack ensemble (resumable).",
+                      argc, argv, opts);
     if (r) return r == 1 ? 0 : r;
+    if (ro.batch != batch_set) batch = ro.batch;
+    else ro.batch = 500;
+    if (ro.eps && conf) {
+        fprintf(stderr, "gibbon eval: --eps and --confidence are separate runs\n");
+        return 2;
+    }
+    if (ro.n < 0 || ro.iters < 1 || ro.targets < 1 || ro.queries < 1 || ro.time_budget < 0) {
+        fprintf(stderr, "gibbon eval: -n must be >= 0, --iters, --targets and --queries >= 1, --time-budget >= 0\n");
+        return 2;
+    }
     if (!model) {
         fprintf(stderr, "gibbon eval: --model is required\n");
         return 2;
@@ -208,6 +233,15 @@ int cmd_eval(int argc, char **argv) {
     if (gb_dataset_load(data, &d)) rc = cli_fail("");
     else if (cli_check_images(m, d->images)) rc = 1;
     else if (conf) rc = confidence(m, d, batch, out, seed);
+    else if (ro.eps) {
+        ro.model = model;
+        ro.data = data;
+        ro.out = out ? out : "out/eval";
+        ro.seed = seed;
+        ro.argc = argc;
+        ro.argv = argv;
+        rc = eval_robust(&ro, m, d);
+    }
     else if (gb_evaluate(m, d, batch, &acc, NULL)) rc = cli_fail("");
     else printf("accuracy %.4f (%lld examples)\n", acc, (long long)d->n);
     gb_dataset_free(d);

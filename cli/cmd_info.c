@@ -25,5 +25,14 @@ int cmd_info(int argc, char **argv) {
     if (gb_model_describe_onnx_opts(model, &p, &text, &supported)) return cli_fail("");
     fputs(text, stdout);
     gb_free(text);
+    if (mo.defense) { /* applied by the commands that run the model; checked and listed here */
+        gb_defense d[8];
+        char buf[64];
+        int n = cli_parse_defenses("info", "defense", mo.defense, d, 8);
+        if (n < 0) return 2;
+        printf("defense:   ");
+        for (int k = 0; k < n; k++) d[k].bpda = mo.bpda, printf(" %s", gb_defense_str(&d[k], buf, sizeof buf));
+        printf(" (in front of the adapter, first listed first)\n");
+    }
     return supported ? 0 : 3;
 }

@@ -44,6 +44,8 @@ int cmd_train(int argc, char **argv) {
          "train with the loss at softmax temperature T (default 1); the saved model runs at T = 1"},
         {"distill-from", OPT_STR, &distill,
          "defensive distillation: train on this teacher's (.onnx) softmax(z/T) soft labels"},
+        {"noise-sigma", OPT_FLOAT, &p.noise_sigma,
+         "randomized smoothing: add N(0, S^2) noise to every training image (default 0: off)"},
         {0}};
     snprintf(summary, sizeof summary, "Trains a model from the built-in zoo and saves it as ONNX.\n\n%s",
              gb_zoo_describe());
@@ -68,6 +70,10 @@ int cmd_train(int argc, char **argv) {
     }
     if (p.epochs < 1 || p.batch_size < 1 || !(p.lr > 0) || p.warmup_epochs < 0) {
         fprintf(stderr, "gibbon train: --epochs, --batch and --lr must be positive\n");
+        return 2;
+    }
+    if (!(p.noise_sigma >= 0)) {
+        fprintf(stderr, "gibbon train: --noise-sigma must be non-negative\n");
         return 2;
     }
     if (gb_adv_parse(adv, &p.adv)) {

@@ -15,7 +15,16 @@ static const command commands[] = {
     {"train", cmd_train, "train a model from the built-in zoo and save it as ONNX"},
     {"eval", cmd_eval, "clean accuracy of a model on a data set"},
     {"attack", cmd_attack, "run an adversarial attack over a data set and write results"},
+    {"universal", cmd_universal, "fit one universal adversarial perturbation for a data set"},
+    {"destruction", cmd_destruction, "destruction rate of adversarial examples under transformations"},
+    {"data", cmd_data, "write a synthetic data set (road signs) as .npy with a contact sheet"},
+    {"patch", cmd_patch, "train a universal adversarial patch (Brown et al.) and measure it vs size"},
+    {"sticker", cmd_sticker, "masked physical perturbations: RP2 stickers, eyeglass frames, under EOT"},
+    {"detect", cmd_detect, "feature squeezing: detect adversarial inputs, FPR and detection rate, ROC AUC"},
+    {"certify", cmd_certify, "randomized smoothing: certified L2 radius per example, certified accuracy"},
     {"info", cmd_info, "describe an ONNX model: input, output, nodes, parameters"},
+    {"transfer", cmd_transfer, "craft on source models, measure how often the examples fool target models"},
+    {"report", cmd_report, "write a self-contained HTML report for a gibbon eval output directory"},
 };
 
 static void usage(FILE *f) {

@@ -35,10 +35,13 @@ typedef enum gb_status {
     GB_ERR_NOMEM = -4,       /* allocation failed or size absurd */
     GB_ERR_ARG = -5,         /* bad argument from the caller (flag, parameter value) */
     GB_ERR_SHAPE = -6,       /* shapes do not fit together */
+    GB_ERR_BUDGET = -7,      /* a black-box oracle's query budget is spent */
 } gb_status;
 
 /* The message recorded by the last failing call on this thread ("" if none). */
 const char *gb_last_error(void);
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char *gb_version(void);
 /* Short name of a status ("io", "format", ...). */
 const char *gb_status_name(gb_status s);
 
@@ -193,6 +196,12 @@ gb_status gb_model_from_zoo(const char *arch, int in_c, int in_h, int in_w, int 
 /* Text describing the zoo (names and the description grammar). */
 const char *gb_zoo_describe(void);
 void gb_model_free(gb_model *m);
+/* An ensemble of n models (1..8; borrowed, copied: they may be freed after)
+ * as one model whose logits are the mean of theirs (Dong et al. 2018), so
+ * every attack runs on it: the loss of the mean logits, whose input gradient
+ * averages the members' backward passes. GB_ERR_SHAPE when input shapes or
+ * class counts differ. */
+gb_status gb_model_ensemble(gb_model *const *models, int n, gb_model **out);
 
 /* Training mode: BatchNorm uses batch statistics and updates running ones,
  * Dropout drops. Off by default (inference). */
@@ -267,6 +276,43 @@ typedef struct gb_dataset {
  * .npy files "images.npy,labels.npy". */
 gb_status gb_dataset_load(const char *spec, gb_dataset **out);
 void gb_dataset_free(gb_dataset *d);
+
+/* Synthetic RGB road signs (src/data/signs.c): 10 classes (stop, yield,
+ * speed 30/50/80, no entry, priority, turn left/right, warning), each image
+ * rendered on its own from (seed, index) with random perspective, scale,
+ * rotation, lighting, blur, noise and background clutter, anti-aliased by
+ * supersampling. Image i has label i mod 10. Data set specs "signs:train"
+ * (seed GB_SIGNS_TRAIN_SEED, GB_SIGNS_TRAIN_N images) and "signs:test"
+ * (seed GB_SIGNS_TEST_SEED, GB_SIGNS_TEST_N), with an optional ":N". */
+#define GB_SIGNS_NUM_CLASSES 10
+#define GB_SIGNS_DEFAULT_SIZE 48
+#define GB_SIGNS_MAX_SIZE 256
+#define GB_SIGNS_TRAIN_SEED 1
+#define GB_SIGNS_TEST_SEED 2
+#define GB_SIGNS_TRAIN_N 20000
+#define GB_SIGNS_TEST_N 2000
+typedef enum gb_sign_class {
+    GB_SIGN_STOP, GB_SIGN_YIELD, GB_SIGN_SPEED30, GB_SIGN_SPEED50, GB_SIGN_SPEED80,
+    GB_SIGN_NO_ENTRY, GB_SIGN_PRIORITY, GB_SIGN_TURN_LEFT, GB_SIGN_TURN_RIGHT, GB_SIGN_WARNING,
+} gb_sign_class;
+typedef struct gb_signs_params {
+    int size;        /* images are (3, size, size), 16..GB_SIGNS_MAX_SIZE (48) */
+    int supersample; /* samples per pixel side for anti-aliasing, 1..8 (3) */
+    uint64_t seed;   /* the set (1) */
+} gb_signs_params;
+gb_signs_params gb_signs_default_params(void);
+/* "stop", "speed 50", ...; "?" outside [0, 10). */
+const char *gb_sign_class_name(int k);
+/* n images into a new data set (with class names); GB_ERR_ARG on bad params. */
+gb_status gb_signs_generate(const gb_signs_params *p, int64_t n, gb_dataset **out);
+/* Image `index` of the set p into chw (3 * size * size floats); *label (may
+ * be NULL) gets its class. The same bits as gb_signs_generate's image. */
+gb_status gb_sign_render(const gb_signs_params *p, int64_t index, float *chw, int *label);
+/* A sign of class cls, frontal and centred (radius 0.42 size) on a plain
+ * grey background, no lighting, blur or noise: the starting point for
+ * stickers and patches. mask (size * size, may be NULL) gets the fraction
+ * of each pixel covered by the sign. */
+gb_status gb_sign_render_neutral(int cls, int size, float *chw, float *mask);
 
 /* IDX (optionally gzip-compressed): images (magic 0x803) to (N,1,H,W) floats
  * in [0,1]; labels (0x801). */
@@ -354,6 +400,10 @@ typedef struct gb_train_params {
     float adv_step_size;      /* 0: PGD/TRADES 2.5*eps/steps, FGSM eps, fast 1.25*eps */
     float adv_alpha;          /* FGSM: weight of the clean loss (0.5) */
     float trades_beta;        /* TRADES: weight of the KL term (6) */
+    /* Gaussian data augmentation for randomized smoothing (Cohen et al.
+     * 2019): every training image gets N(0, noise_sigma^2) noise per pixel,
+     * unclipped, drawn from the checkpointed data rng (0: off). */
+    float noise_sigma;
     /* Temperature T of the training loss CE(softmax(z / T), target) (1).
      * Defensive distillation (Papernot et al. 2016): train the teacher at T,
      * then the student at the same T on the teacher's softmax(z_teacher / T)
@@ -453,6 +503,9 @@ typedef enum gb_attack_kind {
 /* The norm that measures the perturbation (and bounds it, for eps attacks). */
 typedef enum gb_norm { GB_NORM_LINF, GB_NORM_L2, GB_NORM_L1, GB_NORM_L0 } gb_norm;
 
+/* SimBA's search directions: pixels, or 2-D DCT basis images (low frequencies first). */
+typedef enum gb_basis { GB_BASIS_PIXEL, GB_BASIS_DCT } gb_basis;
+
 /* The objective a gradient attack climbs (see gb_attack_loss). */
 typedef enum gb_loss_kind {
     GB_LOSS_CE,  /* cross-entropy */
@@ -477,7 +530,7 @@ typedef struct gb_attack {
     int targeted;   /* move towards target[] instead of away from y[] */
     float clip_min, clip_max;
     gb_norm norm;      /* FGSM/BIM/ILL/MI-FGSM/CW_LINF: LINF; FGM: L2; PGD: LINF, L2, L1;
-                        * APGD: LINF, L2; DeepFool: L2, LINF */
+                        * APGD: LINF, L2; DeepFool: L2, LINF; FAB: LINF, L2, L1 */
     gb_loss_kind loss; /* gradient attacks: the objective (PGD with GB_LOSS_CW is C&W-L-inf) */
     int steps;         /* iterations (PGD 40, MI-FGSM 10, APGD 100, DeepFool 50, C&W 10000) */
     float step_size;   /* alpha (BIM 1/255; PGD 2.5*eps/steps; MI eps/steps) */
@@ -495,6 +548,37 @@ typedef struct gb_attack {
     float gamma;       /* JSMA: most features changed, fraction of the input (0.1) */
     float sparsity;    /* PGD-L1 (SLIDE): percentile q of |grad| that steps (0.99) */
     uint64_t seed;     /* random starts */
+    /* Black-box attacks (Square, SimBA, NES, ...): `steps` is the query budget
+     * per example (the query about the clean image included; 0: Square 5000,
+     * SimBA and NES 10000), `seed` draws their random choices. */
+    float p_init;      /* Square: fraction of the image the first squares cover (0.8) */
+    gb_basis basis;    /* SimBA: pixel or DCT directions (DCT) */
+    float freq_ratio;  /* SimBA-DCT: side of the low-frequency block searched first, as a fraction of H (0.25) */
+    float sigma;       /* NES: standard deviation of the Gaussian probes (0.001) */
+    int samples;       /* NES: probes per gradient estimate, in antithetic pairs (100) */
+    /* FAB (Croce & Hein 2020). eps > 0: success also needs norm <= eps (else x_adv = x);
+     * eps == 0: x_adv is the smallest adversarial found (minimal-norm mode). */
+    float alpha_max;      /* FAB: largest bias of a step towards the clean image (0.1) */
+    float eta;            /* FAB: extrapolation of the projection steps (1.05) */
+    float beta;           /* FAB: backward step x0 + beta*(x - x0) once adversarial (0.9) */
+    int n_target_classes; /* APGD-T, FAB-T (targeted, target == NULL): runs against the 1st..k-th
+                           * highest clean logits other than y, as AutoAttack (9); success
+                           * is then any misclassification */
+    int eot_samples;   /* gradient attacks: average the input gradient over this many passes with
+                        * fresh model randomness (EOT, for randomized defenses); 0 or 1: off */
+    /* Boundary Attack (L2) and HopSkipJump (L2, L-inf) minimize the distance
+     * with labels only; as FAB, eps > 0 makes success need distance <= eps
+     * (else x_adv = x; early_stop then ends an example there), eps == 0
+     * returns the smallest adversarial found. */
+    /* Transfer-friendly gradients for BIM, ILL, PGD, MI-FGSM and C&W-L-inf:
+     * input diversity (DI, Xie et al. 2019): with probability di_prob per
+     * example and iteration the gradient is taken through a random
+     * resize-and-pad of the input (0: off); translation invariance (TI, Dong
+     * et al. 2019): the gradient is convolved with a ti_kernel x ti_kernel
+     * Gaussian (+-3 sigma; odd; 0 or 1: off; the paper's 15 is for 299x299
+     * images, 5 suits 28x28). */
+    float di_prob;
+    int ti_kernel;
 } gb_attack;
 
 gb_attack gb_attack_default_params(gb_attack_kind kind);
@@ -544,6 +628,34 @@ gb_status gb_attack_targets(gb_model *m, const gb_tensor *x, const int *y, gb_ta
 gb_status gb_attack_loss(gb_loss_kind loss, const gb_tensor *logits, const int *y,
                          const int *target, float kappa, float *value, gb_tensor *dlogits);
 
+/* ---- transferability (src/eval/transfer.c) -------------------------------- */
+
+/* Crafts adversarial examples for x (N, C, H, W) with labels y (target:
+ * NULL or N classes) on model src, in batches with gibbon attack's seed rule
+ * (batch b runs with a->seed + b * 1000003), into x_adv (resized to x). */
+gb_status gb_transfer_craft(const gb_attack *a, gb_model *src, const gb_tensor *x, const int *y, const int *target,
+                            int batch, gb_tensor *x_adv);
+
+/* One cell of a transfer matrix: a target model on the clean images and on
+ * the adversarial ones crafted elsewhere. */
+typedef struct gb_transfer_cell {
+    int64_t n, clean_correct, adv_correct;
+    int64_t fooled; /* right on the clean image, wrong (targeted: the target class) on the adversarial */
+    double clean_accuracy, adv_accuracy;
+    double success_rate; /* fooled / clean_correct (0 when none is correct) */
+} gb_transfer_cell;
+
+/* Evaluates model m on x and x_adv (same shape; GB_ERR_SHAPE otherwise or
+ * when m does not take these images) in batches. */
+gb_status gb_transfer_eval(gb_model *m, const gb_tensor *x, const gb_tensor *x_adv, const int *y, const int *target,
+                           int batch, gb_transfer_cell *out);
+
+/* Heat map of success rates (nrows, ncols; row-major; NAN: missing) with
+ * row and column names, cell values and a 0..1 colour scale, as SVG, written
+ * atomically. */
+gb_status gb_transfer_svg(const char *path, const char *const *rows, int nrows, const char *const *cols, int ncols,
+                          const double *success, const char *title);
+
 /* Gradient w.r.t. the input batch x (N,C,H,W) of the SUMMED cross-entropy
  * loss for labels y (so each row is that example's own loss gradient,
  * undiluted by the batch size); grad (same shape as x) is overwritten;
@@ -551,6 +663,513 @@ gb_status gb_attack_loss(gb_loss_kind loss, const gb_tensor *logits, const int *
  * every weight gradient. */
 gb_status gb_input_gradient(gb_model *m, const gb_tensor *x, const int *y, gb_tensor *grad,
                             float *loss);
+
+/* ---- robustness evaluation: the AutoAttack ensemble ------------------------ */
+
+/* Croce & Hein 2020: attacks run in turn, each only on the examples every
+ * earlier one failed to break; an example counts as robust when it is
+ * classified correctly and no attack found an adversarial inside the ball. */
+typedef enum gb_aa_version {
+    GB_AA_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square (L1: PGD-L1 CE, PGD-L1 T, FAB-T) */
+    GB_AA_PLUS,     /* + restarts: APGD-CE/DLR x5, FAB x5, Square, APGD-T, FAB-T */
+    GB_AA_RAND,     /* randomized defenses: APGD-CE and APGD-DLR with EOT over 20 draws */
+} gb_aa_version;
+
+enum { GB_AA_MAX_ATTACKS = 8 };
+
+typedef struct gb_autoattack {
+    gb_norm norm; /* LINF, L2 or L1 */
+    float eps;
+    gb_aa_version version;
+    int iters;            /* APGD/FAB iterations (100) */
+    int n_target_classes; /* APGD-T/FAB-T: targets = the top wrong classes by clean logit (9) */
+    int square_queries;   /* Square's budget per example (5000) */
+    int eot_iter;         /* GB_AA_RAND: gradient samples per step (20) */
+    const char *attacks;  /* comma-separated subset/order of the version's attack names, or NULL */
+    uint64_t seed;
+    float clip_min, clip_max;
+} gb_autoattack;
+
+gb_autoattack gb_autoattack_default_params(void);
+gb_status gb_aa_version_parse(const char *name, gb_aa_version *v); /* standard, plus, rand */
+const char *gb_aa_version_name(gb_aa_version v);
+
+/* One member of the ensemble: an attack, and how many top classes it
+ * targets in turn (0: untargeted). */
+typedef struct gb_aa_member {
+    char name[16]; /* "apgd-ce", "apgd-t", "fab-t", "square", ... */
+    gb_attack attack;
+    int top_targets;
+} gb_aa_member;
+
+/* The ensemble p runs, in order, into plan[GB_AA_MAX_ATTACKS]; errors on
+ * an unknown name in p->attacks or a norm the version lacks. */
+gb_status gb_autoattack_plan(const gb_autoattack *p, gb_aa_member *plan, int *count);
+
+/* Per-attack totals, added to by gb_autoattack_run. */
+typedef struct gb_aa_stats {
+    int64_t evaluated;    /* examples the attack ran on (still robust when it started) */
+    int64_t newly_broken; /* of those, made adversarial inside the ball */
+    int64_t grad_evals, queries;
+    double time_s;
+} gb_aa_stats;
+
+/* What the ensemble did to one example. */
+typedef struct gb_aa_example {
+    int clean_pred, adv_pred;
+    float clean_conf, adv_conf; /* softmax probability of the prediction */
+    int broken_by;              /* plan index of the attack that broke it; -1 robust; -2 misclassified clean */
+    float linf, l2;             /* of x_adv - x */
+} gb_aa_example;
+
+/* Runs the ensemble on the batch x (N,C,H,W) with labels y. x_adv (same
+ * shape, allocated by the caller) receives each example's adversarial, or
+ * the clean image when none was found; ex gets N entries; stats (count
+ * entries, as from gb_autoattack_plan) are added to. `stream` seeds this
+ * batch's randomness (pass the index of its first example, so results do
+ * not depend on who runs which batch). Inference mode. */
+gb_status gb_autoattack_run(const gb_autoattack *p, gb_model *m, const gb_tensor *x, const int *y,
+                            uint64_t stream, gb_tensor *x_adv, gb_aa_example *ex, gb_aa_stats *stats);
+
+/* Signs of an evaluation that cannot be trusted (Athalye et al. 2018;
+ * Croce & Hein 2020, sec. 5), measured on a clean batch. */
+typedef struct gb_model_checks {
+    int64_t n;
+    int64_t zero_grad;   /* examples whose input gradient of the CE loss is exactly 0 */
+    int randomized;      /* two forward passes on the same input differ */
+    int probabilities;   /* outputs are non-negative rows summing to 1: a softmax the attacks see */
+} gb_model_checks;
+gb_status gb_model_check(gb_model *m, const gb_tensor *x, const int *y, gb_model_checks *out);
+
+/* Resumable evaluation state: what gb_autoattack_run produced for the
+ * examples [start, start + count) (count = x_adv->shape[0]), one file per
+ * batch, written atomically with a checksum. Reading checks that the file
+ * was made for the same examples, sizes and ensemble; GB_ERR_IO (missing)
+ * or GB_ERR_FORMAT (truncated, corrupt, mismatched) mean "recompute". */
+gb_status gb_aa_chunk_write(const char *path, int64_t start, const gb_tensor *x_adv, const gb_aa_example *ex,
+                            const gb_aa_stats *stats, int attacks);
+gb_status gb_aa_chunk_read(const char *path, int64_t start, int64_t count, int64_t D, int attacks,
+                           float *x_adv, gb_aa_example *ex, gb_aa_stats *stats);
+
+/* ---- the HTML report ---------------------------------------------------- *
+ * One self-contained page (inline CSS, inline SVG plots, PNG figures as
+ * data: URIs; nothing fetched from the network) from an evaluation
+ * directory written by `gibbon eval`: flags, adversarial-example figures,
+ * robust accuracy vs eps per attack, the ensemble's table, confidence
+ * histograms, optional transfer matrix and defense comparison, and the
+ * command lines that reproduce each of them. */
+typedef struct gb_report_params {
+    const char *out;      /* the HTML file (NULL: <dir>/report.html) */
+    const char *transfer; /* JSON {"sources":[...],"targets":[...],"success":[[...]]} (NULL: none) */
+    const char *defenses; /* JSON list of {"name","clean_accuracy","robust_accuracy","attack","eps"} (NULL: none) */
+    int examples;         /* broken examples drawn as figures (4) */
+    const char *command;  /* the command that makes this report, shown in it (NULL: `gibbon report ...` from
+                           * these fields) */
+} gb_report_params;
+gb_report_params gb_report_default_params(void);
+/* Writes the report for dir (which holds eval.json) atomically. Errors:
+ * GB_ERR_IO / GB_ERR_FORMAT naming eval.json, the transfer or defenses
+ * file; missing per-eps files or an unloadable data set only leave a note
+ * in the page. */
+gb_status gb_report_write(const char *dir, const gb_report_params *p);
+
+/* ---- black-box queries --------------------------------------------------- *
+ * A model the attacker can only query: it answers a batch of images with
+ * scores (softmax probabilities) or only the top label, and counts every
+ * image it is asked about. Score-based attacks (Square, SimBA, NES) need
+ * scores; decision-based ones (Boundary, HopSkipJump) need labels only. */
+
+typedef struct gb_oracle gb_oracle;
+
+typedef enum gb_oracle_answer {
+    GB_ORACLE_SCORES, /* probabilities (N, K) and the top labels */
+    GB_ORACLE_LABELS, /* the top labels only */
+} gb_oracle_answer;
+
+/* An oracle over a loaded model (borrowed: it must outlive the oracle):
+ * softmax of the logits in inference mode, gradients never exposed. */
+gb_status gb_oracle_from_model(gb_model *m, gb_oracle_answer answer, gb_oracle **out);
+
+/* An oracle behind an external program, started once with /bin/sh -c
+ * command (its stderr is ours). Protocol (README "Black-box attacks"): for
+ * each batch gibbon writes to the program's stdin one .npy float32 array
+ * (N, C, H, W) with values in [0, 1]; the program writes to its stdout one
+ * .npy reply: float32/float64 (N, K) probabilities (rows >= 0 summing to 1
+ * within 1e-3), or, for a label-only oracle, int32/int64 (N,) labels
+ * (probabilities are accepted too; gibbon keeps only the argmax).
+ * Closing stdin asks it to exit. Every exchange must finish within
+ * timeout_s seconds (<= 0: 60). A program that exits, answers garbage,
+ * a wrong shape or late is killed and the query fails with GB_ERR_IO or
+ * GB_ERR_FORMAT naming the command and the problem; later queries fail. */
+gb_status gb_oracle_spawn(const char *command, gb_oracle_answer answer, double timeout_s,
+                          gb_oracle **out);
+
+/* Asks about the batch x (N, C, H, W). probs (may be NULL; resized to
+ * (N, K)) receives the probabilities — GB_ERR_ARG on a label-only oracle;
+ * labels (may be NULL, N entries) the top labels. Counts N queries, after
+ * checking the budget: a batch that would exceed it is not asked and the
+ * call returns GB_ERR_BUDGET. */
+gb_status gb_oracle_query(gb_oracle *o, const gb_tensor *x, gb_tensor *probs, int *labels);
+/* Images queried so far. */
+int64_t gb_oracle_queries(const gb_oracle *o);
+/* Most images the oracle will answer in total (counting those already
+ * asked); <= 0: no limit (the default). */
+void gb_oracle_set_budget(gb_oracle *o, int64_t budget);
+/* K: from the model, or from the program's first scores answer (0 until then,
+ * and for a label-only program, which never tells). */
+int gb_oracle_num_classes(const gb_oracle *o);
+gb_oracle_answer gb_oracle_answer_kind(const gb_oracle *o);
+/* Releases the oracle; a program is asked to exit, killed if it lingers, and reaped. */
+void gb_oracle_free(gb_oracle *o);
+
+/* Runs a black-box attack (GB_ATTACK_SQUARE, SIMBA, NES, BOUNDARY, HSJ)
+ * against an oracle, as gb_attack_run does against a model (which wraps the
+ * model in an oracle for these kinds). a->steps is the query budget per
+ * example (0: the attack's default) and evals[] counts the queries spent on
+ * each example, including the one asking about the clean image. Predictions
+ * and confidences are the oracle's answers (confidence 0 from a label-only
+ * oracle). If the oracle's own budget runs out, the attack stops, *out holds
+ * what it had found (each example's best so far) and GB_ERR_BUDGET is
+ * returned; on any other error *out is released. */
+gb_status gb_attack_run_oracle(const gb_attack *a, gb_oracle *o, const gb_tensor *x, const int *y,
+                               const int *target, gb_attack_result *out);
+
+/* ---- defenses: input transformations ---------------------------------------- *
+ * Transformations put in front of a model's graph (on [0,1] pixels, before
+ * any normalization), so every attack differentiates through them:
+ *  - JPEG: 8x8 DCT, coefficients rounded to the standard luminance table
+ *    scaled by a quality factor (each channel as a luminance plane);
+ *  - BITS: bit-depth reduction to k bits;
+ *  - MEDIAN: k x k median filter (scipy.ndimage conventions);
+ *  - RESIZE_PAD: random resize to a scale in [ratio, 1] and random zero
+ *    padding back to the input size (Xie et al. 2018), drawn per image on
+ *    every forward from the model's rng (gb_model_set_seed).
+ * Backward: the median and resize-pad ops have their true derivative. JPEG
+ * and bit depth are piecewise constant: their true derivative is zero almost
+ * everywhere, so gradient attacks stall (gradient masking); with bpda = 1 the
+ * backward is the identity instead (BPDA, Athalye et al. 2018). */
+typedef enum gb_defense_kind {
+    GB_DEFENSE_JPEG,       /* param: quality 1..100 (75) */
+    GB_DEFENSE_BITS,       /* param: bits 1..16 (4) */
+    GB_DEFENSE_MEDIAN,     /* param: window size 2..7 (3) */
+    GB_DEFENSE_RESIZE_PAD, /* param: smallest scale in (0, 1] (0.9) */
+} gb_defense_kind;
+
+typedef struct gb_defense {
+    gb_defense_kind kind;
+    float param;
+    int bpda; /* JPEG/BITS: straight-through (identity) backward */
+} gb_defense;
+
+/* "jpeg:75", "bits:4", "median:3", "resize-pad:0.9" (the parameter may be
+ * left out: the default); bpda = 0. GB_ERR_ARG naming the problem. */
+gb_status gb_defense_parse(const char *spec, gb_defense *d);
+/* "jpeg:75" (with "+bpda" when set) into buf; returns buf. */
+const char *gb_defense_str(const gb_defense *d, char *buf, size_t len);
+/* Puts d in front of m's graph: each added defense runs before those added
+ * earlier (add the last transformation first). The node is
+ * part of the input adapter: gb_model_save_onnx writes the model without it,
+ * and gb_model_set_input_normalization removes it (add defenses last). */
+gb_status gb_model_add_defense(gb_model *m, const gb_defense *d);
+/* y = d(x) for a batch x (N, C, H, W); rng is needed by RESIZE_PAD only. */
+gb_status gb_defense_apply(const gb_defense *d, const gb_tensor *x, gb_tensor *y, gb_rng *rng);
+
+/* Feature squeezing as a detector (Xu et al. 2018): score[i] = the largest
+ * L1 distance between softmax(m(x_i)) and softmax(m(s(x_i))) over the nsq
+ * squeezers s (e.g. bits:1, median:2). High scores flag adversarial inputs.
+ * x (N, C, H, W); score has N entries; runs in inference mode. */
+gb_status gb_squeeze_scores(gb_model *m, const gb_tensor *x, const gb_defense *sq, int nsq, float *score);
+/* The threshold that flags at most a fraction fpr of the n clean scores
+ * (flagged: score > threshold). */
+float gb_squeeze_threshold(const float *clean, int64_t n, double fpr);
+
+/* ---- randomized smoothing (Cohen, Rosenfeld & Kolter 2019) ------------------ *
+ * The smoothed classifier g(x) = argmax_c P(f(x + N(0, sigma^2 I)) = c). */
+typedef struct gb_smooth_params {
+    float sigma;   /* noise standard deviation, in [0,1] pixel units */
+    int64_t n0;    /* CERTIFY: samples to pick the class (100) */
+    int64_t n;     /* samples to estimate its probability (100000) */
+    double alpha;  /* failure probability (0.001) */
+    int batch;     /* noisy copies per forward (400) */
+    uint64_t seed;
+} gb_smooth_params;
+gb_smooth_params gb_smooth_default_params(void);
+
+/* CERTIFY (Cohen et al., alg. 1 "certify") for each image of x (N, C, H, W):
+ * pred[i] = the class, or -1 to abstain (p_A lower bound < 1/2); radius[i] =
+ * sigma * Phi^-1(p_A lower) (0 when abstaining); pa_lower (may be NULL) =
+ * the one-sided (1 - alpha) Clopper-Pearson lower bound on p_A. With
+ * probability >= 1 - alpha per image, g's prediction is pred[i] within the
+ * L2 ball of that radius. Runs in inference mode. */
+gb_status gb_smooth_certify(gb_model *m, const gb_tensor *x, const gb_smooth_params *p, int *pred,
+                            double *radius, double *pa_lower);
+/* PREDICT (ibid., alg. 1 "predict"): n noisy samples, the top two counts
+ * nA, nB; pred[i] = the top class if the two-sided binomial test of nA in
+ * nA + nB at 1/2 gives a p-value <= alpha, else -1 (abstain). */
+gb_status gb_smooth_predict(gb_model *m, const gb_tensor *x, const gb_smooth_params *p, int *pred);
+
+/* ---- universal perturbations and destruction rate --------------------------- */
+
+/* Predictions of m on clip(x + v, 0, 1) (v: one image, C*H*W floats, or
+ * NULL for x itself) for a whole set x (N, C, H, W), `batch` at a time. */
+gb_status gb_predict_set(gb_model *m, const gb_tensor *x, const float *v, int batch, int *pred);
+
+/* Universal adversarial perturbation (Moosavi-Dezfooli et al. 2017, alg. 1):
+ * one v with ||v||_p <= eps for a whole set. DEEPFOOL: for every image whose
+ * prediction v does not yet change, an L2 DeepFool step from x + v is added
+ * to v and v is projected onto the ball, pass after pass, until the fooling
+ * rate P(k(x+v) != k(x)) on the set reaches target_rate. SGD: signed (L-inf)
+ * or normalized (L2) gradient ascent of the summed cross-entropy of the
+ * clean predictions, one step per minibatch, then projection. */
+typedef enum gb_uap_method { GB_UAP_DEEPFOOL, GB_UAP_SGD } gb_uap_method;
+typedef struct gb_uap_params {
+    gb_uap_method method;
+    gb_norm norm;      /* GB_NORM_LINF or GB_NORM_L2 */
+    float eps;         /* radius in [0,1] pixel units (10/255) */
+    float target_rate; /* stop when the fooling rate on the set reaches it (0.8 = 1 - delta) */
+    int max_passes;    /* passes over the set at most (5) */
+    int batch;         /* images per DeepFool batch / SGD step (1: the paper's loop; SGD wants ~32) */
+    int df_steps;      /* DeepFool iterations per image (10) */
+    float overshoot;   /* DeepFool overshoot (0.02) */
+    float step_size;   /* SGD step (0: eps / 10) */
+    uint64_t seed;     /* order of the images */
+    /* After every pass with the fooling rate on the set; non-zero stops. */
+    int (*progress)(int pass, double rate, void *user);
+    void *user;
+} gb_uap_params;
+typedef struct gb_uap_info {
+    int passes;
+    double fooling_rate; /* on the fitting set after the last pass */
+    int64_t grad_evals;  /* backward passes */
+} gb_uap_info;
+gb_uap_params gb_uap_default_params(void);
+/* Fits v (*v_out: (1, C, H, W), owned by the caller) on x (N, C, H, W) in
+ * inference mode; info may be NULL. GB_ERR_ARG for bad parameters. */
+gb_status gb_uap_fit(gb_model *m, const gb_tensor *x, const gb_uap_params *p, gb_tensor **v_out,
+                     gb_uap_info *info);
+/* Fraction of x whose prediction changes under v (fooling rate) and, with
+ * labels y (may be NULL: NaN), the accuracy on clip(x + v). */
+gb_status gb_uap_fooling_rate(gb_model *m, const gb_tensor *x, const float *v, const int *y, int batch,
+                              double *fooling, double *accuracy);
+/* Projects v (D) onto the ball of radius eps (L-inf: clamp; L2: rescale). */
+void gb_uap_project(gb_norm norm, float *v, int64_t D, float eps);
+/* A random perturbation of norm exactly eps: a random vertex of the L-inf
+ * cube, or a Gaussian direction scaled to L2 norm eps (the baseline). */
+void gb_uap_random(gb_norm norm, float eps, int64_t D, gb_rng *rng, float *v);
+
+/* Destruction rate (Kurakin, Goodfellow & Bengio 2017, eq. 1): of the
+ * examples classified correctly when clean (clean_ok) and wrongly after the
+ * attack (adv_ok == 0), the fraction a transformation T makes correct again
+ * (tf_ok: C(T(X_adv), y)):
+ *   d = sum_k clean_ok (1 - adv_ok) tf_ok / sum_k clean_ok (1 - adv_ok).
+ * Flags are 0/1, n entries. *count (may be NULL) gets the denominator; with
+ * no such example *rate is NaN. */
+void gb_destruction_rate(const int *clean_ok, const int *adv_ok, const int *tf_ok, int64_t n,
+                         double *rate, int64_t *count);
+/* The transformations of the destruction table, applied to x (N, C, H, W)
+ * into y (resized like x), forward only, drawn deterministically from seed:
+ *   blur        Gaussian blur, sigma 1 pixel
+ *   noise       additive Gaussian noise, std 0.03
+ *   jpeg        JPEG quantization at quality 75 (gb_defense "jpeg:75")
+ *   brightness  brightness +0.1 and contrast 0.85
+ *   photo       print-and-photo (gb_tf pipeline "print=1" with a small
+ *               misalignment: rotate -3:3, scale 0.95:1.05)
+ * Other names are GB_ERR_ARG listing these. */
+gb_status gb_destruction_transform(const char *name, const gb_tensor *x, uint64_t seed, gb_tensor *y);
+
+/* ---- physical-world transformations (EOT) --------------------------------- *
+ * Differentiable transformations of a batch (N, C, H, W) in [0,1], drawn per
+ * example from a seeded distribution, for Expectation over Transformation
+ * (Athalye et al. 2018): an attack averages its gradient over samples so the
+ * result survives them. One sample applies, in this order:
+ *   warp (homography; rotation, scale, translation, shear, perspective, with
+ *   bilinear sampling, zero outside) -> print gamut -> per-channel gain/bias
+ *   (contrast, brightness, exposure, colour cast) -> gamma -> Gaussian blur
+ *   -> additive Gaussian noise -> clamp to [0,1].
+ * Photometric stages handle C = 1 or 3 (a grey image uses channel 0's gain).
+ * Backward is the exact vector-Jacobian product w.r.t. the input image (the
+ * transformation parameters themselves get no gradient). */
+typedef struct gb_tf_params {
+    float warp[9];        /* row-major 3x3: OUTPUT pixel coords -> INPUT coords (pixel (i,j) is
+                           * the point (j+0.5, i+0.5)); identity = no geometric change */
+    float gamut;          /* print gamut strength in [0,1]: desaturate and compress the range (0 off) */
+    float gain[3], bias[3]; /* y_c = gain_c * x_c + bias_c */
+    float gamma;          /* y = max(x, 1e-3)^gamma (1 off) */
+    float blur;           /* Gaussian blur sigma in pixels, edges clamped (0 off; at most 4) */
+    float noise;          /* standard deviation of additive Gaussian noise (0 off) */
+    uint64_t noise_seed;  /* the noise is a function of this seed: forward is repeatable */
+} gb_tf_params;
+
+/* The identity sample (every stage off). */
+gb_tf_params gb_tf_identity(void);
+
+/* A distribution over gb_tf_params plus the scratch its forward/backward
+ * need (so one pipeline per thread). Built from a spec string of
+ * comma-separated key=LO:HI (uniform) or key=V (fixed), e.g.
+ *   "rotate=-15:15,scale=0.9:1.1,brightness=-0.1:0.1,noise=0.02"
+ * keys: rotate (degrees), scale, translate (fraction of the side, x and y
+ * drawn apart), shear (x shear factor), perspective=D (each corner moves up
+ * to D of the side), brightness (added), contrast (around 0.5), exposure
+ * (multiplied), cast (per-channel factor, drawn per channel), gamma, blur
+ * (sigma, pixels), noise (std), print=S (print-and-photo simulation of
+ * strength S in [0,1]: gamut S, and unless given blur 0.3:1, noise
+ * 0.005:0.02, exposure 0.85:1.15). "" or "none": the identity.
+ * Errors (GB_ERR_ARG): unknown key, bad number, LO > HI, value out of range. */
+typedef struct gb_tf_pipeline gb_tf_pipeline;
+gb_status gb_tf_pipeline_parse(const char *spec, gb_tf_pipeline **out);
+void gb_tf_pipeline_free(gb_tf_pipeline *p);
+/* The spec in canonical form (every key in effect, print defaults expanded); borrowed. */
+const char *gb_tf_pipeline_spec(const gb_tf_pipeline *p);
+/* Draws n samples for images of h x w pixels into out (n entries). */
+void gb_tf_pipeline_sample(const gb_tf_pipeline *p, int64_t n, int h, int w, gb_rng *rng,
+                           gb_tf_params *out);
+/* y = T_i(x_i) per example with params[i] (N entries); y is resized like x.
+ * Keeps what backward needs: call backward before the next forward. */
+gb_status gb_tf_pipeline_forward(gb_tf_pipeline *p, const gb_tf_params *params,
+                                 const gb_tensor *x, gb_tensor *y);
+/* After forward on the same params and x: dx += J^T dy (dx has x's shape). */
+gb_status gb_tf_pipeline_backward(gb_tf_pipeline *p, const gb_tf_params *params,
+                                  const gb_tensor *dy, gb_tensor *dx);
+
+/* ---- patches, masks, printability ------------------------------------------ */
+
+/* Pastes a patch (C, P, P) with mask (P, P) (1 = patch, 0 = transparent;
+ * soft values blend) into each image of x (N, C, H, W) through the
+ * homography hinv (N, 9: image coords -> patch coords, bilinear, see
+ * gb_tf_params.warp):  y = (1 - W(m)) * x + W(m * patch). y is resized like x. */
+gb_status gb_patch_paste_forward(const gb_tensor *x, const gb_tensor *patch, const float *mask,
+                                 const float *hinv, gb_tensor *y);
+/* Backward of the paste: dx (may be NULL) += (1 - W(m)) * dy; dpatch (may be
+ * NULL, shape of patch) += m * W^T(dy), summed over the batch. */
+gb_status gb_patch_paste_backward(const gb_tensor *dy, const gb_tensor *patch, const float *mask,
+                                  const float *hinv, gb_tensor *dx, gb_tensor *dpatch);
+/* A random placement (Brown et al. 2017): a P x P patch scaled so that its
+ * side is sqrt(area * h * w) pixels times a factor in [1 - jitter, 1 + jitter],
+ * rotated by a uniform angle in [-max_rot, max_rot] degrees, centred uniformly
+ * where the unrotated square fits in the image. Writes the inverse map hinv[9]. */
+void gb_patch_placement(int h, int w, int P, float area, float jitter, float max_rot, gb_rng *rng,
+                        float hinv[9]);
+
+/* Masks of h x w pixels in [0,1] (1 = may change). name: "square", "circle"
+ * (inscribed disc), "rect" (two sticker bars across the middle, as RP2's
+ * stickers on a sign), "rect:X0,Y0,X1,Y1" (one rectangle, fractions of the
+ * side), "glasses" (an eyeglass frame scaled to the image, Sharif et al.
+ * 2016), or a PNG file (grey or colour, resized by nearest neighbour,
+ * thresholded at half intensity). Errors name the file or the name. */
+gb_status gb_mask_make(const char *name, int h, int w, float *mask);
+
+/* A printable-colour palette: a text file with one "R G B" triple (0-255)
+ * per line ('#' comments and blank lines ignored). *rgb (3 * *n floats in
+ * [0,1]) is allocated; release with gb_free. */
+gb_status gb_palette_load(const char *path, float **rgb, int *n);
+/* Non-printability score (Sharif et al. 2016, eq. 3) of img (C, H, W), C = 1
+ * (grey = r = g = b) or 3, over the pixels where mask (h*w, may be NULL: all)
+ * is > 0: sum_pixels prod_k ||p - c_k||_2 over the n palette colours.
+ * grad (may be NULL; img's shape) += d NPS / d img. */
+double gb_nps(const float *img, const float *mask, int c, int h, int w, const float *palette,
+              int n, float *grad);
+/* Total variation (Sharif et al. 2016, eq. 2) of v (C, H, W):
+ * sum_{c,i,j} sqrt((v[i][j] - v[i+1][j])^2 + (v[i][j] - v[i][j+1])^2 + 1e-8).
+ * grad (may be NULL) += d TV / d v. */
+double gb_tv(const float *v, int c, int h, int w, float *grad);
+
+/* ---- physical attacks: adversarial patch, masked stickers --------------------- */
+
+/* Fraction of `samples` transformations from pipe (may be NULL: identity)
+ * under which each example of x (N, C, H, W) is adversarial: predicted
+ * target[i] (target != NULL) or anything but y[i]. rate has N entries. Used
+ * for EOT success and, with a photo-like pipeline, Kurakin's destruction
+ * rate. Model in inference mode. */
+gb_status gb_eot_success_rate(gb_model *m, const gb_tensor *x, const int *y, const int *target,
+                              gb_tf_pipeline *pipe, int samples, gb_rng *rng, float *rate);
+
+/* Adversarial patch (Brown et al. 2017): one patch, trained over a data set,
+ * that sends any image it is pasted into to `target`, wherever it lands. */
+typedef struct gb_patch_params {
+    int target;          /* the class every patched image should become */
+    float area;          /* patch area as a fraction of the image (0.1) */
+    int circle;          /* 1: circular patch, 0: square (0) */
+    float jitter;        /* scale jitter around the nominal side (0.2) */
+    float max_rot;       /* rotations drawn in [-max_rot, max_rot] degrees (22.5) */
+    const char *transforms; /* gb_tf_pipeline spec applied after pasting (NULL/"": none) */
+    int steps;           /* optimizer steps (300) */
+    int batch;           /* images per step (32); images of the target class are skipped */
+    int eot;             /* placements+transformations per image per step (1) */
+    int signed_steps;    /* 0: Adam with learning rate lr; 1: patch += lr * sign(grad) */
+    float lr;            /* (0.05) */
+    float disguise_eps;  /* > 0: keep ||patch - init||_inf <= disguise_eps (needs init) */
+    const gb_tensor *init; /* (C, P, P) start (NULL: uniform random) */
+    uint64_t seed;
+    /* Called every step (may be NULL); non-zero stops training. */
+    int (*progress)(int step, int steps, float loss, float hit_rate, void *user);
+    void *user;
+} gb_patch_params;
+
+gb_patch_params gb_patch_default_params(void);
+/* Side P of the patch's own pixel grid: round(sqrt(area * h * w)), at least 2. */
+int gb_patch_side(float area, int h, int w);
+/* The patch's mask (P*P floats): disc or square per p->circle. */
+void gb_patch_mask(const gb_patch_params *p, int P, float *mask);
+/* Trains a patch on the images of d (model in inference mode; only the
+ * patch changes). *patch (C, P, P) is allocated (gb_tensor_free).
+ * Errors: bad parameters (GB_ERR_ARG), a data set with only target images. */
+gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params *p,
+                         gb_tensor **patch);
+/* Pastes patch at a fresh placement per image of x, then a sample of pipe
+ * (may be NULL); y is resized like x. */
+gb_status gb_patch_apply_random(const gb_tensor *x, const gb_tensor *patch, const gb_patch_params *p,
+                                gb_tf_pipeline *pipe, gb_rng *rng, gb_tensor *y);
+/* Success rate of a patch: over the images of d not of class p->target,
+ * `samples` random placements (+ pipe) each, the fraction classified as
+ * p->target; *trials (may be NULL) gets the count. */
+gb_status gb_patch_evaluate(gb_model *m, const gb_dataset *d, const gb_tensor *patch,
+                            const gb_patch_params *p, gb_tf_pipeline *pipe, int samples,
+                            uint64_t seed, double *success, int64_t *trials);
+
+/* Masked perturbations (RP2, Eykholt et al. 2018; Sharif et al. 2016): per
+ * example a delta confined to a mask M, x_adv = x + M * delta kept in
+ * [0,1], minimizing over Adam steps
+ *   E_T[-objective(T(x_adv))] + lambda ||M delta||_p + tv_weight TV(M delta)
+ *   + nps_weight NPS(x_adv on M)
+ * with the expectation over `eot` samples of `transforms` per step. Dodging
+ * (target NULL) or impersonation (targeted). two_stage: RP2's mask search,
+ * stage 1 with p = 1 over M, then the `keep` fraction of M's pixels with the
+ * largest |delta| (summed over channels) becomes the sticker mask for stage
+ * 2 with p = 2, each stage `steps` long. */
+typedef struct gb_sticker_params {
+    const float *mask;   /* (H*W) region the sticker may cover (required) */
+    int two_stage;       /* (0) */
+    float keep;          /* two-stage: fraction of the mask kept (0.3) */
+    gb_norm norm;        /* one stage: GB_NORM_L1 or GB_NORM_L2 (L2) */
+    float lambda;        /* weight of ||M delta||_p (0.002) */
+    float tv_weight;     /* (0) */
+    float nps_weight;    /* (0; needs palette) */
+    const float *palette; /* palette_n RGB triples in [0,1] */
+    int palette_n;
+    gb_loss_kind loss;   /* objective (GB_LOSS_CW: CE's gradient vanishes on confident images) */
+    float kappa;         /* C&W margin (5) */
+    const char *transforms; /* EOT distribution (NULL/"": none) */
+    int eot;             /* samples per step (1) */
+    int steps;           /* Adam steps per stage (200) */
+    float lr;            /* Adam learning rate (0.05) */
+    uint64_t seed;
+} gb_sticker_params;
+
+typedef struct gb_sticker_result {
+    int64_t n;
+    gb_tensor *x_adv;    /* (N, C, H, W): the stickered images, before any transformation */
+    float *mask;         /* (N, H*W): the mask each sticker ended on */
+    int *clean_pred, *adv_pred; /* without transformations */
+    int *success;        /* adv_pred adversarial (== target, or != y) */
+    float *l1, *l2, *linf; /* of x_adv - x */
+    float *tv, *nps;     /* of the sticker M * delta / of x_adv on the mask (nps 0 without palette) */
+    int64_t grad_evals;  /* backward passes through the model */
+} gb_sticker_result;
+
+gb_sticker_params gb_sticker_default_params(void);
+gb_status gb_sticker_run(gb_model *m, const gb_tensor *x, const int *y, const int *target,
+                         const gb_sticker_params *p, gb_sticker_result *out);
+void gb_sticker_result_free(gb_sticker_result *r);
 
 #ifdef __cplusplus
 }

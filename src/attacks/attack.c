@@ -24,6 +24,15 @@ gb_attack gb_attack_default_params(gb_attack_kind kind) {
     a.gamma = 0.1f;
     a.sparsity = 0.99f;
     a.seed = 1;
+    a.p_init = 0.8f;
+    a.basis = GB_BASIS_DCT;
+    a.freq_ratio = 0.25f;
+    a.sigma = 1e-3f;
+    a.samples = 100;
+    a.alpha_max = 0.1f;
+    a.eta = 1.05f;
+    a.beta = 0.9f;
+    a.n_target_classes = 9;
     switch (kind) {
     case GB_ATTACK_FGM: a.norm = GB_NORM_L2, a.eps = 1.0f; break;
     case GB_ATTACK_PGD: a.steps = 40, a.random_start = 1; break;
@@ -33,6 +42,12 @@ gb_attack gb_attack_default_params(gb_attack_kind kind) {
     case GB_ATTACK_DEEPFOOL: a.norm = GB_NORM_L2, a.steps = 50; break;
     case GB_ATTACK_JSMA: a.norm = GB_NORM_L0; break;
     case GB_ATTACK_APGD: a.steps = 100, a.momentum = 0.75f; break;
+    case GB_ATTACK_SQUARE: a.p_init = 0.8f; break;
+    case GB_ATTACK_SIMBA: a.norm = GB_NORM_L2, a.step_size = 0.2f; break;
+    case GB_ATTACK_NES: a.step_size = 0.01f; break;
+    case GB_ATTACK_FAB: a.steps = 100, a.eps = 0; break;
+    case GB_ATTACK_BOUNDARY: a.norm = GB_NORM_L2, a.eps = 0; break;
+    case GB_ATTACK_HSJ: a.norm = GB_NORM_L2, a.eps = 0; break;
     default: break;
     }
     return a;
@@ -72,10 +87,13 @@ gb_status gb_attack_parse(const char *name, gb_attack_kind *kind) {
     if (k < 0 && (strcmp(name, "ifgsm") == 0 || strcmp(name, "i-fgsm") == 0)) k = GB_ATTACK_BIM;
     if (k < 0 && strcmp(name, "cw") == 0) k = GB_ATTACK_CW_L2;
     if (k < 0 && strcmp(name, "mi-fgsm") == 0) k = GB_ATTACK_MIFGSM;
-    if (k < 0)
-        return gb_error(GB_ERR_ARG,
-                        "unknown attack '%s' (known: fgsm, fgm, bim, ill, pgd, mifgsm, cw-l2, cw-linf, "
-                        "deepfool, jsma, apgd)", name);
+    if (k < 0) {
+        char known[256] = "";
+        for (int i = 0; i < GB_ATTACK_COUNT; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                     attack_names[i]);
+        return gb_error(GB_ERR_ARG, "unknown attack '%s' (known: %s)", name, known);
+    }
     *kind = (gb_attack_kind)k;
     return GB_OK;
 }
@@ -228,6 +246,11 @@ gb_status gb_attack_result_alloc(gb_attack_result *r, const gb_tensor *x) {
 gb_status gb_attack_result_finish(gb_attack_result *r, gb_model *m, const gb_tensor *x,
                                   const int *y, const int *target) {
     GB_TRY(gb_predict(m, r->x_adv, r->adv_pred, r->adv_conf));
+    gb_attack_result_norms(r, x, y, target);
+    return GB_OK;
+}
+
+void gb_attack_result_norms(gb_attack_result *r, const gb_tensor *x, const int *y, const int *target) {
     int64_t per = x->size / (r->n ? r->n : 1);
     for (int64_t b = 0; b < r->n; b++) {
         double linf = 0, l2 = 0, l0 = 0;
@@ -243,7 +266,6 @@ gb_status gb_attack_result_finish(gb_attack_result *r, gb_model *m, const gb_ten
         r->target[b] = target ? target[b] : -1;
         r->success[b] = target ? r->adv_pred[b] == target[b] : r->adv_pred[b] != y[b];
     }
-    return GB_OK;
 }
 
 static gb_status check_batch(gb_model *m, const gb_tensor *x, const int *y, const int *target) {
@@ -257,7 +279,7 @@ static gb_status check_batch(gb_model *m, const gb_tensor *x, const int *y, cons
     return GB_OK;
 }
 
-static gb_status check_params(const gb_attack *a) {
+gb_status gb_attack_check_params(const gb_attack *a) {
     const float range = a->clip_max - a->clip_min;
     if (!(a->clip_min < a->clip_max)) return gb_error(GB_ERR_ARG, "attack: clip_min must be below clip_max");
     if (a->kind < 0 || a->kind >= GB_ATTACK_COUNT) return gb_error(GB_ERR_ARG, "attack kind %d unknown", (int)a->kind);
@@ -274,6 +296,13 @@ static gb_status check_params(const gb_attack *a) {
     if (!(a->gamma >= 0 && a->gamma <= 1)) return gb_error(GB_ERR_ARG, "jsma: gamma %g outside [0, 1]", a->gamma);
     if (!(a->lr > 0) && a->kind == GB_ATTACK_CW_L2) return gb_error(GB_ERR_ARG, "cw-l2: learning rate must be positive");
     if (!(a->kappa >= 0)) return gb_error(GB_ERR_ARG, "attack: kappa must not be negative");
+    if (!(a->di_prob >= 0 && a->di_prob <= 1)) return gb_error(GB_ERR_ARG, "attack: di_prob %g outside [0, 1]", a->di_prob);
+    if (a->ti_kernel < 0 || a->ti_kernel > GB_TI_MAX_KERNEL)
+        return gb_error(GB_ERR_ARG, "attack: ti_kernel %d outside 0..%d", a->ti_kernel, GB_TI_MAX_KERNEL);
+    if (a->kind == GB_ATTACK_FAB && (!(a->alpha_max >= 0 && a->alpha_max <= 1) || !(a->eta >= 1 && a->eta <= 10) ||
+                                     !(a->beta > 0 && a->beta <= 1) || a->n_target_classes < 0))
+        return gb_error(GB_ERR_ARG, "fab: need alpha_max in [0, 1], eta in [1, 10], beta in (0, 1] and "
+                                    "n_target_classes >= 0");
     return GB_OK;
 }
 
@@ -291,7 +320,7 @@ static const gb_attack_fn attack_fns[GB_ATTACK_COUNT] = {
 gb_status gb_attack_run(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                         const int *target, gb_attack_result *out) {
     memset(out, 0, sizeof *out);
-    GB_TRY(check_params(a));
+    GB_TRY(gb_attack_check_params(a));
     GB_TRY(check_batch(m, x, y, target));
     GB_TRY(gb_attack_result_alloc(out, x));
     int was_training = m->training;

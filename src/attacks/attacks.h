@@ -11,6 +11,10 @@ gb_status gb_attack_result_alloc(gb_attack_result *r, const gb_tensor *x);
 /* Fills adversarial predictions, norms and success from r->x_adv. */
 gb_status gb_attack_result_finish(gb_attack_result *r, gb_model *m, const gb_tensor *x,
                                   const int *y, const int *target);
+/* The model-free part of finishing: norms and success from r->x_adv and r->adv_pred. */
+void gb_attack_result_norms(gb_attack_result *r, const gb_tensor *x, const int *y, const int *target);
+/* Checks the parameters every attack shares (GB_ERR_ARG with a message). */
+gb_status gb_attack_check_params(const gb_attack *a);
 
 /* ---- the working set (work.c) ------------------------------------------------
  * The examples of a batch still under attack, packed at the front of x so
@@ -31,6 +35,8 @@ typedef struct gb_atk_work {
     float *grad;      /* (n, D) gradient from the last gb_atk_eval / backward */
     float *logits;    /* (n, K) from the last forward */
     float *obj;       /* (n) objective from the last gb_atk_eval */
+    int eot;          /* gb_atk_eval averages this many gradient samples (EOT; <= 1: one) */
+    float *eot_buf;   /* (N*D + N) EOT accumulators, allocated on first use */
 } gb_atk_work;
 
 gb_status gb_atk_init(gb_atk_work *w, gb_model *m, const gb_tensor *x, const int *y,
@@ -83,6 +89,20 @@ gb_status gb_attack_iterative(const gb_attack *a, gb_model *m, const gb_tensor *
                               const int *target, gb_attack_result *r);
 gb_status gb_attack_apgd(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                          const int *target, gb_attack_result *r);
+/* APGD's step-size rule (Croce & Hein 2020, sec. 3.2), per example: the
+ * state carried from one checkpoint to the next. */
+typedef struct gb_apgd_ckpt {
+    float f0;        /* objective at the start point x0 */
+    float best_last; /* best objective at the previous checkpoint */
+    int halved_last; /* whether the step was halved there */
+} gb_apgd_ckpt;
+/* Before the first iteration, with the objective f0 at x0. */
+void gb_apgd_ckpt_start(gb_apgd_ckpt *c, float f0);
+/* At a checkpoint after iteration it (0-based) that closes a window of k
+ * iterations: hist[i] is the objective after iteration i, best the best
+ * objective so far. Returns whether to halve the step and restart from the
+ * best point, which then is the current iterate: hist[it] := best. */
+int gb_apgd_ckpt_check(gb_apgd_ckpt *c, float *hist, int it, int k, float rho, float best);
 gb_status gb_attack_cw_l2(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                           const int *target, gb_attack_result *r);
 gb_status gb_attack_deepfool(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
@@ -103,6 +123,25 @@ gb_status gb_attack_boundary(const gb_attack *a, gb_model *m, const gb_tensor *x
                              const int *target, gb_attack_result *r);
 gb_status gb_attack_hsj(const gb_attack *a, gb_model *m, const gb_tensor *x, const int *y,
                         const int *target, gb_attack_result *r);
+
+/* ---- transfer-friendly gradients (diversity.c) ----------------------------- */
+
+#define GB_TI_MAX_KERNEL 63
+/* DI's transform of one image x (C, H, W): bilinear resize to (rh, rw),
+ * zero-padded at (top, left) into y (C, H, W); the backward accumulates
+ * its transpose applied to dy into dx. */
+void gb_di_resize_pad_forward(const float *x, int64_t C, int64_t H, int64_t W, int64_t rh, int64_t rw, int64_t top,
+                              int64_t left, float *y);
+void gb_di_resize_pad_backward(const float *dy, int64_t C, int64_t H, int64_t W, int64_t rh, int64_t rw,
+                               int64_t top, int64_t left, float *dx);
+/* After gb_atk_eval at the rows (logits and objective kept): w->grad := the
+ * objective's gradient through a random DI transform, drawn per row with
+ * probability prob. Counts one gradient evaluation per row. */
+gb_status gb_di_gradient(gb_atk_work *w, gb_loss_kind loss, float kappa, float prob, gb_rng *rng);
+/* TI's 1-D Gaussian weights (k odd, +-3 sigma, sum 1) into w; returns k. */
+int gb_ti_kernel(int k, float *w);
+/* Convolves g (C, H, W) in place with the k x k TI kernel; scratch H*W floats. */
+void gb_ti_smooth(float *g, int64_t C, int64_t H, int64_t W, int k, float *scratch);
 
 /* Kurakin et al.'s iteration count for BIM/ILL: min(eps*255 + 4, 1.25*eps*255), rounded up. */
 int gb_attack_bim_steps(float eps_255);

@@ -34,6 +34,7 @@ gb_status gb_attack_fgm(const gb_attack *a, gb_model *m, const gb_tensor *x, con
                         const int *target, gb_attack_result *r) {
     gb_atk_work w;
     GB_TRY(gb_atk_init(&w, m, x, y, target, r));
+    w.eot = a->eot_samples;
     gb_status s = gb_atk_eval(&w, a->loss, a->kappa, 1);
     for (int64_t j = 0; j < w.n && !s; j++) {
         float *adv = r->x_adv->data + w.idx[j] * w.D;

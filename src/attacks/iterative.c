@@ -14,6 +14,9 @@
  *    alg. 1): g_{k+1} = mu*g_k + grad/||grad||_1, x_{k+1} = Clip(x_k +
  *    alpha*sign(g_{k+1})), alpha = eps/T.
  *  - C&W-L-inf as PGD on the Carlini-Wagner margin loss.
+ * Any of them takes the transfer-friendly gradients of diversity.c: DI
+ * (di_prob) and TI (ti_kernel), TI applied before MI's normalization as in
+ * Dong et al. 2019.
  * Every iterate is evaluated (forward) before its step, so success is seen
  * on exactly the point that is returned; with early_stop an example leaves
  * the working set at its first success. */
@@ -68,10 +71,15 @@ gb_status gb_attack_iterative(const gb_attack *a, gb_model *m, const gb_tensor *
     const iter_cfg c = configure(a);
     gb_atk_work w;
     GB_TRY(gb_atk_init(&w, m, x, y, target, r));
+    w.eot = a->eot_samples;
     const int64_t N = w.N, D = w.D;
     const float lo = a->clip_min, hi = a->clip_max;
     gb_rng rng;
     gb_rng_seed(&rng, a->seed, 11);
+    /* DI draws from its own stream, so di_prob leaves random starts unchanged. */
+    gb_rng di_rng;
+    gb_rng_seed(&di_rng, a->seed, 12);
+    const int di = a->di_prob > 0;
     float *mom = c.mu >= 0 ? gb_calloc((size_t)(N * D), sizeof(float)) : NULL;
     float *best = gb_malloc((size_t)GB_MAX(N, 1) * sizeof(float));
     float *scratch = gb_malloc((size_t)(2 * D + 1) * sizeof(float));
@@ -92,7 +100,8 @@ gb_status gb_attack_iterative(const gb_attack *a, gb_model *m, const gb_tensor *
                 gb_norm_random_start(c.norm, w.x.data + j * D, w.x0 + w.idx[j] * D, D, a->eps, lo, hi, &rng);
         for (int it = 0; it <= c.steps && w.n > 0; it++) {
             const int last = it == c.steps;
-            if ((s = gb_atk_eval(&w, c.loss, a->kappa, !last))) break;
+            if ((s = gb_atk_eval(&w, c.loss, a->kappa, !last && !di))) break;
+            if (di && !last && (s = gb_di_gradient(&w, c.loss, a->kappa, a->di_prob, &di_rng))) break;
             for (int64_t j = 0; j < w.n; j++) {
                 const int64_t i = w.idx[j];
                 float *xj = w.x.data + j * D, *adv = r->x_adv->data + i * D;
@@ -107,6 +116,7 @@ gb_status gb_attack_iterative(const gb_attack *a, gb_model *m, const gb_tensor *
                 }
                 if (last || !keep[j]) continue;
                 const float *g = w.grad + j * D;
+                if (a->ti_kernel > 1) gb_ti_smooth(w.grad + j * D, x->shape[1], x->shape[2], x->shape[3], a->ti_kernel, scratch);
                 if (mom) {
                     /* MI-FGSM: accumulate the L1-normalized gradient, step on its sign. */
                     float *v = mom + i * D;

@@ -49,6 +49,7 @@ void gb_atk_free(gb_atk_work *w) {
     gb_free(w->grad);
     gb_free(w->logits);
     gb_free(w->obj);
+    gb_free(w->eot_buf);
     gb_tensor_release(&w->x);
     gb_tensor_release(&w->dl);
     memset(w, 0, sizeof *w);
@@ -116,8 +117,7 @@ gb_status gb_atk_backward(gb_atk_work *w, const float *dl, float *out) {
     return GB_OK;
 }
 
-gb_status gb_atk_eval(gb_atk_work *w, gb_loss_kind loss, float kappa, int want_grad) {
-    if (w->n == 0) return GB_OK;
+static gb_status eval_once(gb_atk_work *w, gb_loss_kind loss, float kappa, int want_grad, float *grad) {
     GB_TRY(gb_atk_forward(w));
     gb_tensor z = {0};
     z.ndim = 2;
@@ -126,7 +126,31 @@ gb_status gb_atk_eval(gb_atk_work *w, gb_loss_kind loss, float kappa, int want_g
     z.size = w->n * w->K;
     z.data = w->logits;
     GB_TRY(gb_attack_loss(loss, &z, w->ys, w->t ? w->ts : NULL, kappa, w->obj, want_grad ? &w->dl : NULL));
-    if (want_grad) GB_TRY(gb_atk_backward(w, w->dl.data, w->grad));
+    if (want_grad) GB_TRY(gb_atk_backward(w, w->dl.data, grad));
+    return GB_OK;
+}
+
+/* EOT (Athalye et al. 2018, sec. 4.2; AutoAttack's "rand" version): against
+ * a model that draws randomness on every forward, the gradient and the
+ * objective are averaged over w->eot passes, each with fresh draws; the
+ * logits (for success) are those of the last pass. */
+gb_status gb_atk_eval(gb_atk_work *w, gb_loss_kind loss, float kappa, int want_grad) {
+    if (w->n == 0) return GB_OK;
+    if (!want_grad || w->eot <= 1) return eval_once(w, loss, kappa, want_grad, w->grad);
+    const int64_t nD = w->n * w->D;
+    if (!w->eot_buf && !(w->eot_buf = gb_malloc((size_t)(w->N * w->D + w->N) * sizeof(float))))
+        return GB_ERR_NOMEM;
+    float *g = w->eot_buf, *obj = w->eot_buf + w->N * w->D;
+    memset(w->grad, 0, (size_t)nD * sizeof(float));
+    memset(obj, 0, (size_t)w->n * sizeof(float));
+    for (int e = 0; e < w->eot; e++) {
+        GB_TRY(eval_once(w, loss, kappa, 1, g));
+        for (int64_t k = 0; k < nD; k++) w->grad[k] += g[k];
+        for (int64_t j = 0; j < w->n; j++) obj[j] += w->obj[j];
+    }
+    const float inv = 1.0f / (float)w->eot;
+    for (int64_t k = 0; k < nD; k++) w->grad[k] *= inv;
+    for (int64_t j = 0; j < w->n; j++) w->obj[j] = obj[j] * inv;
     return GB_OK;
 }
 

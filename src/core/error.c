@@ -4,6 +4,7 @@
 static _Thread_local char last_error[1024];
 
 const char *gb_last_error(void) { return last_error; }
+const char *gb_version(void) { return "0.2.0"; }
 
 gb_status gb_error(gb_status s, const char *fmt, ...) {
     va_list ap;
@@ -40,6 +41,7 @@ const char *gb_status_name(gb_status s) {
     case GB_ERR_NOMEM: return "out of memory";
     case GB_ERR_ARG: return "bad argument";
     case GB_ERR_SHAPE: return "shape";
+    case GB_ERR_BUDGET: return "query budget spent";
     }
     return "unknown";
 }

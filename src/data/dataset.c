@@ -5,6 +5,8 @@
  *       the IDX files of Debian's dataset-fashion-mnist under
  *       /usr/share/datasets/fashion-mnist, or under $GIBBON_DATA_DIR
  *       (that directory itself or its fashion-mnist/ subdirectory);
+ *   signs:train, signs:test
+ *       synthetic road signs rendered from a fixed seed per split (signs.c);
  *   DIR:train, DIR:test
  *       a directory with the same four IDX files, gzipped or not
  *       ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]);
@@ -234,7 +236,16 @@ static gb_status load_spec(const char *spec, gb_dataset *d) {
     } else if (colon && (strcmp(colon + 1, "train") == 0 || strcmp(colon + 1, "test") == 0)) {
         int train = strcmp(colon + 1, "train") == 0;
         *colon = '\0';
-        if (strcmp(base, "fashion-mnist") == 0) {
+        if (strcmp(base, "signs") == 0) {
+            gb_signs_params sp = gb_signs_default_params();
+            sp.seed = train ? GB_SIGNS_TRAIN_SEED : GB_SIGNS_TEST_SEED;
+            gb_dataset *g = NULL;
+            s = gb_signs_generate(&sp, limit > 0 ? limit : train ? GB_SIGNS_TRAIN_N : GB_SIGNS_TEST_N, &g);
+            if (s == GB_OK) {
+                *d = *g; /* take over the generated set's buffers */
+                gb_free(g);
+            }
+        } else if (strcmp(base, "fashion-mnist") == 0) {
             const char *env = getenv("GIBBON_DATA_DIR");
             if (!env || !*env) {
                 s = load_idx_dir(spec, FASHION_DIR, train, 1, limit, d);
@@ -250,7 +261,7 @@ static gb_status load_spec(const char *spec, gb_dataset *d) {
         }
     } else {
         s = gb_error(GB_ERR_ARG,
-                     "%s: unknown dataset (want fashion-mnist:train|test, DIR:train|test or "
+                     "%s: unknown dataset (want fashion-mnist:train|test, signs:train|test, DIR:train|test or "
                      "images.npy,labels.npy, each optionally followed by :N)",
                      spec);
     }

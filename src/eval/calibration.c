@@ -7,6 +7,7 @@
  *    log-likelihood of softmax(z / T) on held-out logits, by golden-section
  *    search over log T (the NLL is convex in 1/T). */
 #include "internal.h"
+#include "eval/svg.h"
 
 #include <math.h>
 
@@ -96,32 +97,23 @@ gb_status gb_reliability_svg(const char *path, const gb_calibration_bin *bins, i
     gb_atomic_file af;
     GB_TRY(gb_atomic_open(&af, path));
     FILE *f = af.f;
-    const double W = 420, H = 420, L = 60, R = 20, T = 40, B = 50, pw = W - L - R, ph = H - T - B;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">%s (ECE %.4f)</text>\n", W / 2,
-            title ? title : "reliability", ece);
+    char head[256];
+    snprintf(head, sizeof head, "%.200s (ECE %.4f)", title ? title : "reliability", ece);
+    const gb_plot_frame fr = {60, 40, 340, 330, 0, 1, 0, 1}; /* frame and axes shared with every plot: eval/svg.c */
+    gb_svg_begin(f, 420, 420, head);
+    gb_svg_axes(f, &fr, 1, "confidence", "accuracy");
     for (int k = 0; k < nbins; k++) {
         if (!bins[k].count) continue;
-        double x = L + pw * k / nbins, w = pw / nbins, h = ph * bins[k].accuracy, hc = ph * bins[k].confidence;
+        double x = gb_plot_x(&fr, (double)k / nbins), w = fr.W / nbins, ya = gb_plot_y(&fr, bins[k].accuracy),
+               yc = gb_plot_y(&fr, bins[k].confidence);
         fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#3b6fb6\" stroke=\"white\"/>\n",
-                x, T + ph - h, w, h);
+                x, ya, w, fr.T + fr.H - ya);
         /* the gap to perfect calibration, hatched in red */
-        double top = T + ph - GB_MAX(h, hc), gap = fabs(h - hc);
         fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#d9534f\" fill-opacity=\"0.35\"/>\n",
-                x, top, w, gap);
+                x, fmin(ya, yc), w, fabs(ya - yc));
     }
-    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>\n", L, T + ph,
-            L + pw, T);
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
-    for (int i = 0; i <= 5; i++) {
-        double v = i / 5.0;
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.1f</text>\n", L + pw * v, T + ph + 16, v);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%.1f</text>\n", L - 6, T + ph - ph * v + 4, v);
-    }
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">confidence</text>\n", L + pw / 2, H - 12);
-    fprintf(f, "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">accuracy</text>\n",
-            T + ph / 2, T + ph / 2);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>\n", fr.L,
+            fr.T + fr.H, fr.L + fr.W, fr.T);
     fprintf(f, "</svg>\n");
     return gb_atomic_commit(&af);
 }

@@ -1,11 +1,12 @@
 /* figure.c — the panda figure for any model: clean + eps * perturbation =
  * adversarial, captioned with classes and confidences. */
-#include "internal.h"
+#include "eval/figure.h"
 
 #include <math.h>
 
-gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure_panel clean,
-                                gb_figure_panel adv, float eps, const char *title) {
+gb_status gb_figure_render(int c, int h, int w, gb_figure_panel clean, gb_figure_panel adv, float eps,
+                           const char *title, const char *middle, gb_image **out) {
+    *out = NULL;
     if (c != 1 && c != 3) return gb_error(GB_ERR_ARG, "figure: images must have 1 or 3 channels");
     if (!(eps > 0)) return gb_error(GB_ERR_ARG, "figure: eps must be positive");
     /* Upscale small images so a person can see them (28 px -> 224 px). */
@@ -49,8 +50,16 @@ gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure
      * except where clipping to [0,1] shortened the step. */
     snprintf(buf, sizeof buf, "%.3g x", eps);
     gb_image_text(im, x[1] + (pw - gb_image_text_width(buf, text)) / 2, y0 + ph + 12, buf, text, 0, 0, 0);
-    const char *mid = "sign(grad_x J)";
-    gb_image_text(im, x[1] + (pw - gb_image_text_width(mid, text)) / 2, y0 + ph + 12 + line, mid, text, 0, 0, 0);
+    gb_image_text(im, x[1] + (pw - gb_image_text_width(middle, text)) / 2, y0 + ph + 12 + line, middle, text, 0,
+                  0, 0);
+    *out = im;
+    return GB_OK;
+}
+
+gb_status gb_figure_adversarial(const char *path, int c, int h, int w, gb_figure_panel clean,
+                                gb_figure_panel adv, float eps, const char *title) {
+    gb_image *im;
+    GB_TRY(gb_figure_render(c, h, w, clean, adv, eps, title, "sign(grad_x J)", &im));
     gb_status s = gb_png_write(path, im);
     gb_image_free(im);
     return s;

@@ -27,26 +27,32 @@ static const char npy_magic[6] = "\x93NUMPY";
 
 /* ---- writing --------------------------------------------------------------- */
 
-static gb_status npy_write(const char *path, const char *descr, int ndim, const int64_t *shape,
-                           const void *data, size_t nbytes) {
-    char head[256 + 24 * GB_MAX_DIMS];
-    int k = snprintf(head, sizeof head, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+size_t gb_npy_header_encode(char *buf, const char *descr, int ndim, const int64_t *shape) {
+    const size_t pre = sizeof npy_magic + 2 + 2;
+    char *head = buf + pre;
+    const size_t cap = GB_NPY_HEADER_MAX - pre;
+    int k = snprintf(head, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < ndim; i++)
-        k += snprintf(head + k, sizeof head - (size_t)k, i ? ", %lld" : "%lld", (long long)shape[i]);
+        k += snprintf(head + k, cap - (size_t)k, i ? ", %lld" : "%lld", (long long)shape[i]);
     /* A 1-tuple needs its trailing comma to be a tuple in Python. */
-    k += snprintf(head + k, sizeof head - (size_t)k, "%s), }", ndim == 1 ? "," : "");
-    size_t pre = sizeof npy_magic + 2 + 2;
+    k += snprintf(head + k, cap - (size_t)k, "%s), }", ndim == 1 ? "," : "");
     size_t len = (size_t)k + 1; /* + '\n' */
     len += (64 - (pre + len) % 64) % 64;
-    GB_ASSERT(len + 1 < sizeof head && len <= 0xffff);
+    GB_ASSERT(len + 1 < cap && len <= 0xffff);
     memset(head + k, ' ', len - 1 - (size_t)k);
     head[len - 1] = '\n';
+    memcpy(buf, npy_magic, sizeof npy_magic);
+    uint8_t ver[4] = {1, 0, (uint8_t)(len & 0xff), (uint8_t)(len >> 8)};
+    memcpy(buf + sizeof npy_magic, ver, sizeof ver);
+    return pre + len;
+}
 
+static gb_status npy_write(const char *path, const char *descr, int ndim, const int64_t *shape,
+                           const void *data, size_t nbytes) {
+    char head[GB_NPY_HEADER_MAX];
+    size_t len = gb_npy_header_encode(head, descr, ndim, shape);
     gb_atomic_file af;
     GB_TRY(gb_atomic_open(&af, path));
-    uint8_t ver[4] = {1, 0, (uint8_t)(len & 0xff), (uint8_t)(len >> 8)};
-    fwrite(npy_magic, 1, sizeof npy_magic, af.f);
-    fwrite(ver, 1, sizeof ver, af.f);
     fwrite(head, 1, len, af.f);
     if (nbytes) fwrite(data, 1, nbytes, af.f);
     return gb_atomic_commit(&af); /* checks the stream's error flag */
@@ -356,3 +362,48 @@ gb_status gb_npy_read_typed(const char *path, gb_tensor **out, gb_npy_dtype *dty
 }
 
 gb_status gb_npy_read(const char *path, gb_tensor **out) { return gb_npy_read_typed(path, out, NULL); }
+
+/* ---- .npy in memory (for pipes: src/blackbox/oracle.c) ------------------------ */
+
+gb_status gb_npy_header_decode(const char *what, const uint8_t *buf, size_t n, size_t *hlen,
+                               int *ndim, int64_t *shape, gb_npy_dtype *dtype, size_t *esize) {
+    *hlen = 0;
+    size_t m = GB_MIN(n, sizeof npy_magic);
+    if (memcmp(buf, npy_magic, m) != 0)
+        return gb_error(GB_ERR_FORMAT, "%s: not a .npy array (no \\x93NUMPY magic)", what);
+    if (n < 10) return GB_OK;
+    int major = buf[6], minor = buf[7];
+    if ((major != 1 && major != 2 && major != 3) || minor != 0)
+        return gb_error(GB_ERR_UNSUPPORTED, "%s: .npy format version %d.%d (want 1.0, 2.0 or 3.0)",
+                        what, major, minor);
+    size_t lensize = major == 1 ? 2 : 4;
+    if (n < 8 + lensize) return GB_OK;
+    size_t len = buf[8] | (size_t)buf[9] << 8;
+    if (lensize == 4) len |= (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+    if (len > 4096) return gb_error(GB_ERR_FORMAT, "%s: absurd .npy header length %zu", what, len);
+    if (n < 8 + lensize + len) return GB_OK;
+    const size_t data_at = 8 + lensize + len;
+    char text[4097];
+    memcpy(text, buf + 8 + lensize, len);
+    text[len] = '\0';
+    if (strlen(text) != len) return gb_error(GB_ERR_FORMAT, "%s: NUL byte in .npy header", what);
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\n')) text[--len] = '\0';
+    npy_header h;
+    memset(&h, 0, sizeof h);
+    GB_TRY(parse_header(what, text, &h));
+    size_t k, nd = sizeof npy_dtypes / sizeof npy_dtypes[0];
+    for (k = 0; k < nd; k++)
+        if (strcmp(h.descr, npy_dtypes[k].descr[0]) == 0 ||
+            (npy_dtypes[k].descr[1] && strcmp(h.descr, npy_dtypes[k].descr[1]) == 0))
+            break;
+    if (k == nd) return gb_error(GB_ERR_UNSUPPORTED, "%s: .npy dtype '%s' not supported", what, h.descr);
+    if (h.fortran) return gb_error(GB_ERR_UNSUPPORTED, "%s: .npy array in Fortran order", what);
+    *hlen = data_at;
+    *ndim = h.ndim;
+    memcpy(shape, h.shape, sizeof h.shape);
+    *dtype = npy_dtypes[k].dtype;
+    *esize = npy_dtypes[k].size;
+    return GB_OK;
+}
+
+void gb_npy_convert(float *dst, const void *src, size_t n, gb_npy_dtype d) { convert(dst, src, n, d); }

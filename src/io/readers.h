@@ -26,4 +26,17 @@ typedef enum gb_npy_dtype {
 gb_status gb_npy_read_typed(const char *path, gb_tensor **out, gb_npy_dtype *dtype);
 const char *gb_npy_dtype_name(gb_npy_dtype d); /* "float32", "uint8", ... */
 
+/* .npy over pipes and buffers. gb_npy_header_encode writes a version 1.0
+ * preamble + header for descr ("<f4", "<i4") and shape into buf (at least
+ * GB_NPY_HEADER_MAX bytes) and returns its length, a multiple of 64.
+ * gb_npy_header_decode reads the first n bytes received so far: GB_OK with
+ * *hlen = 0 while more are needed, else *hlen = where the data starts and
+ * the shape (GB_MAX_DIMS entries), dtype and element size; errors name
+ * `what`. gb_npy_convert turns n stored elements into floats. */
+#define GB_NPY_HEADER_MAX (256 + 24 * GB_MAX_DIMS)
+size_t gb_npy_header_encode(char *buf, const char *descr, int ndim, const int64_t *shape);
+gb_status gb_npy_header_decode(const char *what, const uint8_t *buf, size_t n, size_t *hlen,
+                               int *ndim, int64_t *shape, gb_npy_dtype *dtype, size_t *esize);
+void gb_npy_convert(float *dst, const void *src, size_t n, gb_npy_dtype d);
+
 #endif

@@ -62,3 +62,8 @@ GB_OP(LRN, "LRN", norm.c)
 GB_OP(CONV_TRANSPOSE, "ConvTranspose", conv_transpose.c)
 GB_OP(RESIZE, "Resize", resize.c)
 GB_OP(UPSAMPLE, "Upsample", resize.c)
+/* Input transformations (defenses), gibbon's own ops: src/defenses/. */
+GB_OP(DEF_JPEG, "GibbonJpeg", defenses/quantize.c)
+GB_OP(DEF_BITS, "GibbonBitDepth", defenses/quantize.c)
+GB_OP(DEF_MEDIAN, "GibbonMedian", defenses/median.c)
+GB_OP(DEF_RESIZE_PAD, "GibbonResizePad", defenses/resize_pad.c)

@@ -206,6 +206,8 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
     if (p->batch_size < 1 || p->epochs < 0 || !(p->lr > 0) || p->label_smoothing < 0 ||
         p->label_smoothing >= 1)
         return gb_error(GB_ERR_ARG, "training: bad batch size, epochs, learning rate or label smoothing");
+    if (!(p->noise_sigma >= 0) || !isfinite(p->noise_sigma))
+        return gb_error(GB_ERR_ARG, "training: the noise sigma must be a non-negative number");
     if (!(p->temperature > 0) || !isfinite(p->temperature))
         return gb_error(GB_ERR_ARG, "training: temperature must be a positive number");
     if ((p->teacher || p->temperature != 1) && p->adv != GB_ADV_NONE)
@@ -294,6 +296,8 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
             gb_tensor_resize(x, 4, xs); /* shrinking never allocates */
             gb_tensor_resize(dlogits, 2, ls);
             gather(train, order + start, n, x, p->augment, &st.rng);
+            for (int64_t k = 0; p->noise_sigma > 0 && k < x->size; k++)
+                x->data[k] += p->noise_sigma * gb_rng_normal(&st.rng);
             for (int64_t b = 0; b < n; b++) labels[b] = train->labels[order[start + b]];
             if (p->teacher) {
                 gb_tensor_resize(soft, 2, ls);
