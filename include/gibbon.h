@@ -670,7 +670,7 @@ gb_status gb_input_gradient(gb_model *m, const gb_tensor *x, const int *y, gb_te
  * earlier one failed to break; an example counts as robust when it is
  * classified correctly and no attack found an adversarial inside the ball. */
 typedef enum gb_aa_version {
-    GB_AA_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square (L1: PGD-L1 CE, PGD-L1 T, FAB-T) */
+    GB_AA_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square (L1: PGD-L1 CE, FAB-T) */
     GB_AA_PLUS,     /* + restarts: APGD-CE/DLR x5, FAB x5, Square, APGD-T, FAB-T */
     GB_AA_RAND,     /* randomized defenses: APGD-CE and APGD-DLR with EOT over 20 draws */
 } gb_aa_version;
