@@ -34,12 +34,6 @@ typedef struct figure_pick {
     float *clean, *adv; /* copies (C*H*W) */
 } figure_pick;
 
-static const char *class_name(const gb_dataset *d, int k, char *buf, size_t n) {
-    if (d->class_names && k >= 0 && k < d->num_classes) return d->class_names[k];
-    snprintf(buf, n, "class %d", k);
-    return buf;
-}
-
 static gb_status write_examples(const char *dir, const gb_dataset *d, const int *target,
                                 const gb_attack_result *r) {
     char path[4200], nb[3][32];
@@ -58,8 +52,8 @@ static gb_status write_examples(const char *dir, const gb_dataset *d, const int 
     for (int64_t i = 0; i < r->n; i++) {
         int t = target ? target[i] : -1;
         fprintf(csv.f, "%lld,%d,\"%s\",%d,%d,%.6f,%d,\"%s\",%.6f,%.6f,%.6f,%d,%.0f,%lld\n", (long long)i,
-                d->labels[i], class_name(d, d->labels[i], nb[0], 32), t, r->clean_pred[i],
-                r->clean_conf[i], r->adv_pred[i], class_name(d, r->adv_pred[i], nb[1], 32),
+                d->labels[i], cli_class_name(d, d->labels[i], nb[0], 32), t, r->clean_pred[i],
+                r->clean_conf[i], r->adv_pred[i], cli_class_name(d, r->adv_pred[i], nb[1], 32),
                 r->adv_conf[i], r->linf[i], r->l2[i], r->success[i], r->l0[i], (long long)r->evals[i]);
         json_begin_object(&j, NULL);
         json_int(&j, "index", i);
@@ -659,8 +653,8 @@ int cmd_attack(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/figure.png", out);
         snprintf(title, sizeof title, "%s, eps = %g (test image %lld)", gb_attack_name(kind), fig.eps,
                  (long long)fig.index);
-        gb_figure_panel clean = {fig.clean, class_name(d, fig.clean_pred, b1, 32), fig.clean_conf};
-        gb_figure_panel adv = {fig.adv, class_name(d, fig.adv_pred, b2, 32), fig.adv_conf};
+        gb_figure_panel clean = {fig.clean, cli_class_name(d, fig.clean_pred, b1, 32), fig.clean_conf};
+        gb_figure_panel adv = {fig.adv, cli_class_name(d, fig.adv_pred, b2, 32), fig.adv_conf};
         const gb_tensor *im = d->images;
         /* The figure's perturbation panel is scaled by eps; unbounded attacks use their largest change. */
         float feps = fig.eps;

@@ -34,12 +34,6 @@ typedef struct run {
     int64_t robust, correct;
 } run;
 
-static const char *class_label(const gb_dataset *d, int k, char *buf, size_t n) {
-    if (d->class_names && k >= 0 && k < d->num_classes) return d->class_names[k];
-    snprintf(buf, n, "%d", k);
-    return buf;
-}
-
 /* The configuration a state directory was made with: resuming with other
  * settings would silently mix two evaluations. */
 static void config_text(const eval_robust_opts *o, const gb_autoattack *p, const gb_aa_member *plan, int count,
@@ -112,8 +106,8 @@ static int write_outputs(const char *dir, const gb_dataset *d, int64_t n, const 
         const char *by = e->broken_by >= 0 ? plan[e->broken_by].name : e->broken_by == -2 ? "clean" : "";
         fprintf(af.f, "%lld,%d,%d,%.6f,%d,%.6f,%d,%s,%.6f,%.6f,\"%s\",\"%s\"\n", (long long)i, d->labels[i],
                 e->clean_pred, (double)e->clean_conf, e->adv_pred, (double)e->adv_conf, e->broken_by == -1, by,
-                (double)e->linf, (double)e->l2, class_label(d, d->labels[i], b[0], 32),
-                class_label(d, e->adv_pred, b[1], 32));
+                (double)e->linf, (double)e->l2, cli_class_name(d, d->labels[i], b[0], 32),
+                cli_class_name(d, e->adv_pred, b[1], 32));
     }
     if (gb_atomic_commit(&af)) return cli_fail("");
     return 0;

@@ -38,6 +38,8 @@ gb_status gb_bb_query(gb_bb *q, const float *xb, int64_t n, const int64_t *idx, 
                       int *labels);
 /* Queries left for example i under the per-example budget. */
 int64_t gb_bb_left(const gb_bb *q, int64_t i);
+/* Whether kind is one of the query-only attacks of run.c's table. */
+int gb_bb_is_blackbox(gb_attack_kind kind);
 /* Whether label `pred` is a success for example i. */
 int gb_bb_hit(const gb_bb *q, int64_t i, int pred);
 /* Records an answer (log-probabilities, may be NULL) for example i's current x_adv row. */

@@ -28,6 +28,8 @@ static int bb_find(gb_attack_kind kind) {
     return -1;
 }
 
+int gb_bb_is_blackbox(gb_attack_kind kind) { return bb_find(kind) >= 0; }
+
 int64_t gb_bb_left(const gb_bb *q, int64_t i) { return GB_MAX(q->budget - q->r->evals[i], 0); }
 
 int gb_bb_hit(const gb_bb *q, int64_t i, int pred) { return q->t ? pred == q->t[i] : pred != q->y[i]; }

@@ -14,6 +14,7 @@
  * L1 has no APGD here: PGD-L1 (SLIDE steps) with CE stands in for APGD-CE,
  * followed by FAB-T (L1); there is no L1 APGD-T, APGD-DLR or Square. */
 #include "attacks/attacks.h"
+#include "blackbox/blackbox.h"
 
 #include <math.h>
 
@@ -247,9 +248,7 @@ gb_status gb_autoattack_run(const gb_autoattack *p, gb_model *m, const gb_tensor
         gb_attack_result res;
         s = gb_attack_run(&at, m, sub, ys, NULL, &res);
         if (s) break;
-        const int blackbox = at.kind == GB_ATTACK_SQUARE || at.kind == GB_ATTACK_SIMBA || at.kind == GB_ATTACK_NES ||
-                             at.kind == GB_ATTACK_BOUNDARY || at.kind == GB_ATTACK_HSJ;
-        if (blackbox)
+        if (gb_bb_is_blackbox(at.kind))
             for (int64_t j = 0; j < n; j++) stats[a].queries += res.evals ? res.evals[j] : 0;
         else
             stats[a].grad_evals += res.grad_evals;
