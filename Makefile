@@ -6,7 +6,7 @@
 
 BUILD ?= release
 CC ?= cc
-OUT := build/$(BUILD)$(if $(filter clang,$(CC)),-clang,)
+OUT := build/$(BUILD)$(if $(filter clang,$(CC)),-clang,)$(if $(filter 1,$(MPI)),-mpi,)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp -Iinclude -Isrc -I$(OUT)/gen -MMD -MP
@@ -59,6 +59,13 @@ $(OUT)/libgibbon.a: $(LIB_OBJ)
 $(OUT)/gibbon: $(CLI_OBJ) $(OUT)/libgibbon.a
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+# make MPI=1 BUILD=<name>: the CLI compiled and linked with mpicc and -DGB_MPI, in build/<name>-mpi
+# (cli/dist_mpi.c: `mpirun -n K gibbon eval ...`); the library stays MPI-free.
+ifeq ($(MPI),1)
+$(CLI_OBJ): private CFLAGS_ALL += -DGB_MPI
+$(CLI_OBJ) $(OUT)/gibbon: private override CC := OMPI_CC=$(CC) mpicc
+endif
+
 $(OUT)/tests/%: $(OUT)/obj/tests/%.o $(HELPER_OBJ) $(OUT)/libgibbon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
@@ -75,7 +82,7 @@ clean:
 
 # Benchmarks (not part of all/test): make bench → $(OUT)/bench/bench_cnn; bench/run.sh runs them.
 # make bench_onnx → $(OUT)/bench/bench_onnx; bench/bench_onnx.sh runs it.
-BENCH_SRC := $(filter-out bench/bench_onnx.c,$(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort))
+BENCH_SRC := $(filter-out bench/bench_onnx.c bench/bench_oracle.c,$(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort))
 BENCH_OBJ := $(BENCH_SRC:%.c=$(OUT)/obj/%.o)
 
 bench: $(OUT)/bench/bench_cnn

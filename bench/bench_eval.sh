@@ -45,9 +45,9 @@ for r in $(seq 1 "$REPS"); do
       --targets "$TARGETS" --batch 500 --fresh --out "$tmp/f$r"
   fi
 done
-/usr/bin/python3 - "$tmp" "$REPS" "$N" "$EPS" "${FULL:-}" <<'PY'
+/usr/bin/python3 - "$tmp" "$REPS" "$N" "$EPS" "${FULL:-}" "$TARGETS" <<'PY'
 import glob, json, statistics as st, sys
-d, reps, n, eps, full = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+d, reps, n, eps, full, targets = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 def proc(name):
     w, c = open(f"{d}/{name}.times").read().split()
     return float(w), float(c)
@@ -68,7 +68,7 @@ for r in range(1, reps + 1):
         w, c = proc(f"f{r}")
         rows["full"].append(gib("f", r) + (c / w,))
 med = {k: [st.median(col) for col in zip(*v)] for k, v in rows.items() if v}
-print(f"APGD-CE + APGD-T (9 targets), L-inf eps {eps}, first {n} Fashion-MNIST test images, median of {reps}")
+print(f"APGD-CE + APGD-T ({targets} targets), L-inf eps {eps}, first {n} Fashion-MNIST test images, median of {reps}")
 print(f"{'':8s} {'attack s':>9s} {'grad evals':>11s} {'evals/s':>9s} {'robust':>7s} {'clean':>7s} {'cpu/wall':>8s}")
 for k in ("gibbon", "torch", "full"):
     if k not in med:

@@ -62,27 +62,8 @@ static void forward_timed(gb_model *m, node_stat *st) {
  * activation gradients. */
 static void backward_timed(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode, node_stat *st,
                            double *zero) {
-    for (int i = 0; i < m->nvals; i++) {
-        gb_value *v = &m->vals[i];
-        v->needs_grad = (v->kind == GB_VAL_INPUT && (mode & GB_GRAD_INPUT)) ||
-                        (v->kind == GB_VAL_PARAM && (mode & GB_GRAD_PARAMS));
-    }
-    for (int i = 0; i < m->nnodes; i++) {
-        gb_node *n = &m->nodes[i];
-        int any = 0;
-        for (int k = 0; k < n->nin && !n->is_static; k++)
-            any |= n->in[k] >= 0 && m->vals[n->in[k]].needs_grad;
-        for (int k = 0; k < n->nout; k++)
-            if (n->out[k] >= 0) m->vals[n->out[k]].needs_grad = any;
-    }
     double t0 = now();
-    for (int i = 0; i < m->nvals; i++) {
-        gb_value *v = &m->vals[i];
-        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT) && v->grad.size)
-            memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
-    }
-    gb_value *outv = &m->vals[m->output];
-    if (outv->needs_grad && dlogits->size) memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
+    gb_model_backward_begin(m, dlogits, mode); /* mostly zeroing */
     *zero += now() - t0;
     gb_exec ex = {m->training, &m->rng};
     for (int i = m->nnodes - 1; i >= 0; i--) {

@@ -6,8 +6,9 @@
 # eps 0.1 (plain, with DI, with TI) on two sources (a small CNN and an MLP)
 # and on their logit-averaged ensemble, and evaluates every example on every
 # target: the two sources (white-box), a CNN of another architecture and
-# seed, the shipped CNN and, when present, the PGD-adversarially-trained CNN
-# of the README (/work/runs/fmnist_cnn_pgd.onnx, or PGD_MODEL).
+# seed, the shipped CNN and the shipped PGD-adversarially-trained CNN
+# (models/fmnist_cnn_pgd.onnx, README "Defenses"; PGD_MODEL overrides, an
+# empty PGD_MODEL leaves it out).
 #
 #   bash bench/transfer_experiment.sh [OUT]      (default OUT=out/transfer)
 #
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 G=${GIBBON:-build/release/gibbon}
 OUT=${1:-out/transfer}
 N=${N:-500}
-PGD_MODEL=${PGD_MODEL:-/work/runs/fmnist_cnn_pgd.onnx}
+PGD_MODEL=${PGD_MODEL-models/fmnist_cnn_pgd.onnx}
 export OPENBLAS_NUM_THREADS=1
 mkdir -p "$OUT/models"
 
@@ -37,7 +38,10 @@ train small   conv16-fc64            2 13 30000
 M=$OUT/models
 SOURCES=$M/small.onnx,$M/mlp.onnx
 TARGETS=$M/small.onnx,$M/mlp.onnx,$M/cnn_a.onnx,models/fmnist_cnn.onnx
-[ -f "$PGD_MODEL" ] && TARGETS=$TARGETS,$PGD_MODEL
+if [ -n "$PGD_MODEL" ]; then
+    [ -f "$PGD_MODEL" ] || { echo "transfer_experiment: $PGD_MODEL not found (PGD_MODEL= to leave it out)" >&2; exit 1; }
+    TARGETS=$TARGETS,$PGD_MODEL
+fi
 
 for v in "mifgsm" "mifgsm --di 0.5" "mifgsm --ti 5"; do
     name=$(echo "$v" | tr -d ' -' )

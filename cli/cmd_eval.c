@@ -3,8 +3,10 @@
  * reliability diagrams before and after temperature scaling (T fitted on
  * the first half of the data, measured on the second), and max-softmax and
  * energy OOD scores with their AUROC against uniform noise, inverted and
- * upside-down images made from the evaluation half. */
+ * upside-down images made from the evaluation half, and (--adv-eps, in
+ * eval_confidence_adv.c) the same questions on FGSM examples. */
 #include "cli.h"
+#include "eval_confidence_adv.h"
 #include "eval_robust.h"
 
 #include <errno.h>
@@ -47,7 +49,7 @@ static gb_tensor rows(const gb_tensor *t, int64_t start, int64_t n) {
     return v;
 }
 
-static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *out, uint64_t seed) {
+static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *out, uint64_t seed, float adv_eps) {
     enum { BINS = 15, NOOD = 3 };
     const char *ood_names[NOOD] = {"uniform-noise", "inverted", "upside-down"};
     const int64_t N = d->n, nfit = N / 2, neval = N - nfit;
@@ -154,8 +156,11 @@ static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *o
         fprintf(js, "    {\"set\": \"%s\", \"mean_msp\": %.6f, \"auroc_msp\": %.6f, \"auroc_energy\": %.6f}%s\n",
                 ood_names[o], mean, au_msp, au_energy, o + 1 < NOOD ? "," : "");
     }
-    fprintf(js, "  ]\n}\n");
-    printf("wrote %s/confidence.json, reliability.svg, reliability_scaled.svg\n", out);
+    fprintf(js, "  ]");
+    if (adv_eps > 0 && (rc = eval_confidence_adv(m, &xev, yev, adv_eps, batch, seed, out, js))) goto done;
+    fprintf(js, "\n}\n");
+    printf("wrote %s/confidence.json, reliability.svg, reliability_scaled.svg%s\n", out,
+           adv_eps > 0 ? ", reliability_adversarial.svg" : "");
 done:
     if (js && fclose(js) && !rc) {
         fprintf(stderr, "gibbon eval: %s/confidence.json: write failed\n", out);
@@ -175,6 +180,7 @@ done:
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = "fashion-mnist:test", *out = NULL;
     int batch = 256, conf = 0, batch_set = -1;
+    float adv_eps = 0.1f;
     uint64_t seed = 1;
     cli_model_opts mo = {0};
     eval_robust_opts ro = {.norm = "linf", .version = "standard", .iters = 100, .targets = 9, .queries = 5000};
@@ -184,6 +190,8 @@ int cmd_eval(int argc, char **argv) {
                       {"batch", OPT_INT, &ro.batch, "batch size (default 256; with --eps: examples per saved chunk, 500)"},
                       {"confidence", OPT_FLAG, &conf,
                        "calibration (ECE, reliability diagrams, temperature scaling) and OOD AUROC into --out"},
+                      {"adv-eps", OPT_FLOAT, &adv_eps,
+                       "--confidence: also FGSM at this L-inf eps, its calibration and confidence (default 0.1; 0: off)"},
                       {"out", OPT_STR, &out, "output directory (--confidence; --eps: default out/eval)"},
                       {"seed", OPT_U64, &seed, "seed of the noise OOD set / of the attacks (default 1)"},
                       {"eps", OPT_STR, &ro.eps, "robustness: run the AutoAttack ensemble at these budgets (0.05,0.1)"},
@@ -221,6 +229,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "gibbon eval: --batch must be positive\n");
         return 2;
     }
+    if (!(adv_eps >= 0 && adv_eps <= 1)) {
+        fprintf(stderr, "gibbon eval: --adv-eps must be in [0, 1]\n");
+        return 2;
+    }
     if (conf && !out) {
         fprintf(stderr, "gibbon eval: --confidence needs --out DIR\n");
         return 2;
@@ -232,7 +244,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 0;
     if (gb_dataset_load(data, &d)) rc = cli_fail("");
     else if (cli_check_images(m, d->images)) rc = 1;
-    else if (conf) rc = confidence(m, d, batch, out, seed);
+    else if (conf) rc = confidence(m, d, batch, out, seed, adv_eps);
     else if (ro.eps) {
         ro.model = model;
         ro.data = data;

@@ -13,6 +13,7 @@ int cmd_report(int argc, char **argv) {
         {"out", OPT_STR, &p.out, "HTML file to write (default: <in>/report.html)"},
         {"transfer", OPT_STR, &p.transfer, "transfer-matrix JSON to include ({sources, targets, success})"},
         {"defenses", OPT_STR, &p.defenses, "defense-comparison JSON to include (list of {name, clean_accuracy, ...})"},
+        {"compare", OPT_STR, &p.compare, "eval directories to compare side by side, comma-separated (e.g. plain vs defended)"},
         {"examples", OPT_INT, &p.examples, "broken examples drawn as figures (default 4)"},
         {0},
     };

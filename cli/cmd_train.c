@@ -1,6 +1,7 @@
 /* cmd_train.c — `gibbon train`: build a zoo model, train it (plainly or
  * adversarially), save ONNX. */
 #include "cli.h"
+#include "dist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,12 @@ int cmd_train(int argc, char **argv) {
              gb_zoo_describe());
     int r = cli_parse("train", summary, argc, argv, opts);
     if (r) return r == 1 ? 0 : r;
+    dist_init();
+    if (dist_size() > 1) {
+        /* K ranks would train K copies racing on --out: refuse until data-parallel training exists. */
+        if (dist_rank() == 0) fprintf(stderr, "gibbon train: not supported under mpirun yet (run one process)\n");
+        return 2;
+    }
     if (!out) {
         fprintf(stderr, "gibbon train: --out is required\n");
         return 2;

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist.h"
+#include "eval_dist.h"
 #include "eval_robust.h"
 #include "internal.h"
 
@@ -32,6 +34,7 @@ typedef struct run {
     gb_aa_stats stats[GB_AA_MAX_ATTACKS];
     double robust_acc;
     int64_t robust, correct;
+    int slot; /* dist_next counter of its chunks */
 } run;
 
 /* The configuration a state directory was made with: resuming with other
@@ -123,8 +126,15 @@ static int run_eps(const eval_robust_opts *o, gb_model *m, const gb_dataset *d, 
     snprintf(dir, sizeof dir, "%s/%s", o->out, r->dir);
     snprintf(state, sizeof state, "%s/state", dir);
     config_text(o, p, plan, count, n, config, sizeof config);
-    int rc = prepare_state(state, config, o->fresh);
+    int rc = dist_rank() == 0 ? prepare_state(state, config, o->fresh) : 0;
+    if (rc && dist_size() > 1) dist_abort(rc);
     if (rc) return rc;
+    const int collect = dist_size() > 1; /* the ranks compute; rank 0 then only reads chunk files */
+    if (collect) {
+        dist_barrier(); /* the state directory is ready */
+        eval_dist_chunks(p, count, m, d, n, o->batch, state, r->slot, deadline, computed);
+        if (dist_rank() != 0) return 0;
+    }
 
     const int64_t D = d->images->size / d->n;
     int64_t shape[4] = {n, d->images->shape[1], d->images->shape[2], d->images->shape[3]};
@@ -151,21 +161,13 @@ static int run_eps(const eval_robust_opts *o, gb_model *m, const gb_dataset *d, 
         if (s) {
             /* Past the budget, stop before the next batch; but always
              * finish one per invocation, so repeated runs make progress. */
-            if (*computed && gb_now() > deadline) {
+            if (collect || (*computed && gb_now() > deadline)) {
                 fprintf(stderr, "gibbon eval: time budget reached at eps %g after %lld of %lld examples; run the "
                                 "same command again to continue\n",
                         (double)r->eps, (long long)start, (long long)n);
                 break;
             }
-            gb_tensor xs = *d->images, xa = *x_adv;
-            xs.shape[0] = xa.shape[0] = cnt;
-            xs.size = xa.size = cnt * D;
-            xs.data = d->images->data + start * D;
-            xa.data = x_adv->data + start * D;
-            xs.cap = xa.cap = 0;
-            memset(st, 0, sizeof st);
-            if (gb_autoattack_run(p, m, &xs, d->labels + start, (uint64_t)start, &xa, ex + start, st) ||
-                gb_aa_chunk_write(path, start, &xa, ex + start, st, count)) {
+            if (eval_chunk_compute(p, count, m, d, start, cnt, x_adv->data + start * D, ex + start, st, path)) {
                 rc = cli_fail("");
                 break;
             }
@@ -221,30 +223,9 @@ static void command_line(int argc, char **argv, char *buf, size_t len) {
     }
 }
 
-typedef struct flag {
-    const char *code, *severity;
-    char message[512];
-} flag;
-
-static int add_flag(flag *f, int nf, const char *code, const char *severity, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int add_flag(flag *f, int nf, const char *code, const char *severity, const char *fmt, ...) {
-    if (nf >= 16) return nf;
-    va_list ap;
-    va_start(ap, fmt);
-    f[nf].code = code;
-    f[nf].severity = severity;
-    vsnprintf(f[nf].message, sizeof f[nf].message, fmt, ap);
-    va_end(ap);
-    return nf + 1;
-}
-
-static int by_eps(const void *a, const void *b) {
-    float x = ((const run *)a)->eps, y = ((const run *)b)->eps;
-    return (x > y) - (x < y);
-}
-
 int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
+    dist_init(); /* under mpirun: chunks shared by the ranks, rank 0 writes the outputs */
+    const int root = dist_rank() == 0;
     float eps[MAX_EPS];
     int neps = cli_parse_floats(o->eps, eps, MAX_EPS);
     if (neps < 1) {
@@ -285,6 +266,7 @@ int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
             return 2;
         }
         runs[e].eps = eps[e];
+        runs[e].slot = e;
         snprintf(runs[e].dir, sizeof runs[e].dir, "eps_%g", (double)eps[e]);
     }
     const int64_t n = o->n > 0 && o->n < d->n ? o->n : d->n;
@@ -300,13 +282,14 @@ int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
     xc.shape[0] = nc;
     xc.size = nc * D;
     xc.cap = 0;
-    if (gb_model_check(m, &xc, d->labels, &chk)) {
+    if (root && gb_model_check(m, &xc, d->labels, &chk)) {
         free(runs);
+        if (dist_size() > 1) dist_abort(cli_fail("model checks"));
         return cli_fail("model checks");
     }
-    float clean_acc;
+    float clean_acc = 0;
     int rc = 0;
-    {
+    if (root) {
         gb_dataset sub = *d;
         gb_tensor xi = *d->images;
         xi.shape[0] = n;
@@ -315,16 +298,17 @@ int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
         sub.images = &xi;
         sub.n = n;
         if (gb_evaluate(m, &sub, o->batch, &clean_acc, NULL)) rc = cli_fail("");
+        if (rc && dist_size() > 1) dist_abort(rc);
     }
-    if (!rc) printf("clean accuracy %.4f on %lld examples; ensemble:", (double)clean_acc, (long long)n);
+    if (!rc && root) printf("clean accuracy %.4f on %lld examples; ensemble:", (double)clean_acc, (long long)n);
     gb_aa_member plan[GB_AA_MAX_ATTACKS];
     int count = 0;
     {
         gb_autoattack p = base;
         p.eps = eps[0];
         gb_autoattack_plan(&p, plan, &count);
-        for (int a = 0; a < count && !rc; a++) printf(" %s", plan[a].name);
-        if (!rc) printf(" (%s, %s)\n", gb_aa_version_name(base.version), gb_norm_name(base.norm));
+        for (int a = 0; a < count && !rc && root; a++) printf(" %s", plan[a].name);
+        if (!rc && root) printf(" (%s, %s)\n", gb_aa_version_name(base.version), gb_norm_name(base.norm));
     }
     const double t0 = gb_now(), deadline = o->time_budget > 0 ? t0 + o->time_budget : INFINITY;
     int all_complete = 1, computed = 0;
@@ -334,48 +318,17 @@ int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
         rc = run_eps(o, m, d, n, &p, &runs[e], deadline, &computed);
         all_complete &= runs[e].complete;
     }
-    if (rc) {
+    if (rc || !root) {
         free(runs);
         return rc;
     }
 
     /* Flags: the symptoms Croce & Hein (2020, sec. 5) and Athalye et al. (2018) list. */
-    flag flags[16];
-    int nf = 0;
-    if (chk.zero_grad > 0)
-        nf = add_flag(flags, nf, "zero_gradients", "warning",
-                      "%lld of %lld correctly or wrongly classified clean examples have an input gradient that "
-                      "is exactly zero: gradient-based attacks cannot move them (masked or shattered gradients)",
-                      (long long)chk.zero_grad, (long long)chk.n);
-    if (chk.randomized)
-        nf = add_flag(flags, nf, "randomized_outputs", "warning",
-                      "two forward passes on the same input gave different outputs: the model is randomized; "
-                      "evaluate it with --version rand (EOT)");
-    if (chk.probabilities)
-        nf = add_flag(flags, nf, "probability_outputs", "warning",
-                      "the outputs look like probabilities (non-negative, rows sum to 1): attacks on them see "
-                      "vanishing gradients; use --output to choose the logits");
-    run *sorted = malloc((size_t)neps * sizeof *sorted);
-    if (sorted) {
-        memcpy(sorted, runs, (size_t)neps * sizeof *sorted);
-        qsort(sorted, (size_t)neps, sizeof *sorted, by_eps);
-        for (int e = 1; e < neps; e++)
-            if (sorted[e].complete && sorted[e - 1].complete && sorted[e].eps > sorted[e - 1].eps &&
-                sorted[e].robust_acc > sorted[e - 1].robust_acc)
-                nf = add_flag(flags, nf, "robust_accuracy_rises_with_eps", "warning",
-                              "robust accuracy rises from %.2f%% at eps %g to %.2f%% at eps %g: a larger ball "
-                              "contains the smaller one, so the attacks are failing (gradient masking?)",
-                              100 * sorted[e - 1].robust_acc, (double)sorted[e - 1].eps, 100 * sorted[e].robust_acc,
-                              (double)sorted[e].eps);
-        free(sorted);
-    }
+    gb_aa_flag flags[16];
+    gb_aa_budget budgets[MAX_EPS];
     for (int e = 0; e < neps; e++)
-        for (int a = 0; a < count; a++)
-            if (plan[a].attack.kind == GB_ATTACK_SQUARE && runs[e].stats[a].newly_broken > 0)
-                nf = add_flag(flags, nf, "blackbox_beats_whitebox", "warning",
-                              "at eps %g the black-box Square attack broke %lld examples that every white-box "
-                              "attack before it failed on: the gradients mislead (gradient masking)",
-                              (double)runs[e].eps, (long long)runs[e].stats[a].newly_broken);
+        budgets[e] = (gb_aa_budget){runs[e].eps, runs[e].robust_acc, runs[e].complete, runs[e].stats};
+    const int nf = gb_aa_flags(&chk, plan, count, budgets, neps, flags, 16);
 
     /* eval.json */
     char path[4200], cmd[8192];
@@ -444,7 +397,7 @@ int eval_robust(const eval_robust_opts *o, gb_model *m, const gb_dataset *d) {
     for (int f = 0; f < nf; f++) {
         json_begin_object(&j, NULL);
         json_str(&j, "code", flags[f].code);
-        json_str(&j, "severity", flags[f].severity);
+        json_str(&j, "severity", "warning");
         json_str(&j, "message", flags[f].message);
         json_end_object(&j);
     }

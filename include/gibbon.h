@@ -741,6 +741,24 @@ typedef struct gb_model_checks {
 } gb_model_checks;
 gb_status gb_model_check(gb_model *m, const gb_tensor *x, const int *y, gb_model_checks *out);
 
+/* One budget of an evaluation, as the flags see it: stats has one entry
+ * per plan member (robust after each, cumulatively). */
+typedef struct gb_aa_budget {
+    float eps;
+    double robust_acc;
+    int complete; /* every example done (unfinished budgets are not compared) */
+    const gb_aa_stats *stats;
+} gb_aa_budget;
+typedef struct gb_aa_flag {
+    char code[40]; /* zero_gradients, randomized_outputs, probability_outputs,
+                    * robust_accuracy_rises_with_eps, blackbox_beats_whitebox */
+    char message[400];
+} gb_aa_flag;
+/* The gradient-masking flags from chk (may be NULL) and the budgets' results
+ * for the ensemble plan[count]: at most max into out; returns how many. */
+int gb_aa_flags(const gb_model_checks *chk, const gb_aa_member *plan, int count, const gb_aa_budget *runs,
+                int nruns, gb_aa_flag *out, int max);
+
 /* Resumable evaluation state: what gb_autoattack_run produced for the
  * examples [start, start + count) (count = x_adv->shape[0]), one file per
  * batch, written atomically with a checksum. Reading checks that the file
@@ -763,6 +781,7 @@ typedef struct gb_report_params {
     const char *transfer; /* JSON {"sources":[...],"targets":[...],"success":[[...]]} (NULL: none) */
     const char *defenses; /* JSON list of {"name","clean_accuracy","robust_accuracy","attack","eps"} (NULL: none) */
     int examples;         /* broken examples drawn as figures (4) */
+    const char *compare;  /* comma-separated eval directories compared side by side (NULL: none) */
     const char *command;  /* the command that makes this report, shown in it (NULL: `gibbon report ...` from
                            * these fields) */
 } gb_report_params;

@@ -8,7 +8,7 @@ pkgs=(gcc make libc6-dev libopenblas-dev libprotobuf-c-dev protobuf-c-compiler l
 case "$what" in
   build) ;;
   test) pkgs+=(clang libomp-dev libclang-rt-14-dev python3 python3-numpy python3-onnx libonnx-testdata python3-torch
-                python3-torchvision chromium) ;;
+                python3-torchvision chromium libopenmpi-dev openmpi-bin) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch) ;;
   *) echo "install-deps.sh: unknown set '$what' (build, test or bench)" >&2; exit 2 ;;
 esac

@@ -12,6 +12,10 @@ echo "== build: clang release (warnings as errors)"
 make -j"$jobs" BUILD=release CC=clang >/dev/null
 echo "== build: gcc ASan+UBSan"
 make -j"$jobs" BUILD=asan >/dev/null
+if command -v mpicc >/dev/null; then
+  echo "== build: gcc release with MPI (tests/cli_mpi.sh runs it; skipped without)"
+  make -j"$jobs" BUILD=release MPI=1 build/release-mpi/gibbon >/dev/null
+fi
 echo "== tests: release"
 make BUILD=release test
 echo "== tests: ASan+UBSan"

@@ -149,6 +149,11 @@ typedef struct gb_node {
     gb_op_params p;
     int64_t opset;  /* the model's default-domain opset, for ops whose semantics changed */
     int is_static;  /* evaluated at plan time, skipped by forward and backward */
+    /* Set by gb_model_backward for the op's backward call: din[0] was not
+     * zeroed and this node is its only writer, so backward must store into
+     * it (=) instead of accumulating. Only ops listed in exec.c's
+     * overwrites_grad ever see it set. */
+    int grad_overwrite;
     /* Scratch buffers kept between forward and backward (im2col columns,
      * max-pool argmax, BatchNorm batch statistics, Dropout mask). An op's
      * infer sets scratch_need[k] (floats); the planner allocates. */
@@ -208,6 +213,7 @@ struct gb_model {
     gb_rng rng;
     char *arch;      /* zoo description, stored in ONNX metadata "gibbon.arch" */
     char *producer;  /* ONNX producer_name */
+    char *io_desc;   /* gibbon info: the graph's inputs and outputs (unfinalized import only) */
     int64_t opset;
     /* planning state: the input shape the activations are sized for */
     int64_t planned[GB_MAX_DIMS];
@@ -251,6 +257,10 @@ void gb_node_release(gb_node *n);
 gb_status gb_model_finalize(gb_model *m);
 /* Sizes activations and scratch for input shape (ndim, shape). */
 gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape);
+/* The first half of gb_model_backward (shapes already checked): marks the
+ * values that need a gradient, zeroes activation gradients (except those
+ * a node's backward stores with grad_overwrite), seeds the output's. */
+void gb_model_backward_begin(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode);
 
 /* ---- ONNX import beyond the public loader (io/onnx_import.c) ------------- */
 

@@ -45,10 +45,22 @@ if "$G" eval --model "$tmp/t.onnx" --data fashion-mnist:test:200 --confidence --
 else
   fail "eval --confidence"; cat "$tmp/c.out"
 fi
+# The FGSM part: consistent counts (histograms sum to the images and to the
+# fooled ones), FGSM lowers the accuracy, and the ECE is a number in [0, 1].
+if [ -s "$tmp/c/reliability_adversarial.svg" ] && /usr/bin/python3 - "$tmp/c/confidence.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+a = c["adversarial"]
+assert a["eps"] == 0.1 and sum(a["hist_clean"]) == c["n_eval"], a
+assert sum(a["hist_fooled"]) == a["fooled"] > 0, a
+assert a["accuracy"] < c["accuracy"] and 0 <= a["ece"] <= 1 and 0 < a["mean_conf_fooled"] <= 1, a
+PY
+then ok "eval --confidence: FGSM calibration and confidence"; else fail "eval --confidence: FGSM part"; fi
 
 expect_error "bad --adv" "--adv: 'madry'" "$G" train --adv madry --out "$tmp/x.onnx"
 expect_error "--adv with --temperature" "do not combine" "$G" train --adv pgd --temperature 10 --out "$tmp/x.onnx"
 expect_error "missing teacher" "--distill-from" "$G" train --distill-from "$tmp/none.onnx" --data fashion-mnist:train:16 --test none --out "$tmp/x.onnx"
 expect_error "--confidence without --out" "needs --out" "$G" eval --model "$tmp/t.onnx" --confidence
+expect_error "bad --adv-eps" "--adv-eps" "$G" eval --model "$tmp/t.onnx" --confidence --adv-eps -1 --out "$tmp/c2"
 
 [ $fails -eq 0 ] && echo "all defense CLI checks passed" || { echo "$fails defense CLI checks failed"; exit 1; }

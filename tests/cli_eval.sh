@@ -46,6 +46,27 @@ full=$(ra "$tmp/full/eval.json") ce=$(ra "$tmp/ce/eval.json") t=$(ra "$tmp/t/eva
 if "$PY" -c "import sys; f,a,b=map(float,sys.argv[1:]); sys.exit(0 if f <= min(a,b) + 1e-9 else 1)" "$full" "$ce" "$t"; then
   ok "ensemble $full <= members ($ce, $t)"; else fail "ensemble $full above a member ($ce, $t)"; fi
 
+# Gradient-masking flags, constructed (tests/test_aa_flags.c checks each rule):
+# a bit-depth front has a zero derivative, so APGD-CE is stuck and Square
+# breaks what it missed; a random resize-and-pad front answers differently
+# twice; the shipped model raises none.
+flags() { "$PY" -c 'import json,sys; print(" ".join(sorted(f["code"] for f in json.load(open(sys.argv[1]))["flags"])))' "$1"; }
+"$G" eval --model "$M" -n 16 --eps 0.1 --iters 5 --queries 300 --attacks apgd-ce,square --defense bits:4 \
+  --out "$tmp/masked" >"$tmp/masked.log" 2>&1
+f=$(flags "$tmp/masked/eval.json")
+[ "$f" = "blackbox_beats_whitebox zero_gradients" ] && grep -q "^FLAG zero_gradients: 16 of 16 " "$tmp/masked.log" &&
+  ok "bits:4 front: flags $f" || { fail "bits:4 flags '$f'"; cat "$tmp/masked.log"; }
+"$G" eval --model "$M" -n 16 --eps 0.1 --iters 5 --queries 300 --attacks apgd-ce,square --defense bits:4 --bpda \
+  --out "$tmp/bpda" >"$tmp/bpda.log" 2>&1
+f=$(flags "$tmp/bpda/eval.json")
+[ -z "$f" ] && ok "bits:4 front with BPDA: no flag" || { fail "BPDA flags '$f'"; cat "$tmp/bpda.log"; }
+"$G" eval --model "$M" -n 8 --eps 0.1 --iters 2 --attacks apgd-ce --defense resize-pad:0.8 \
+  --out "$tmp/random" >"$tmp/random.log" 2>&1
+f=$(flags "$tmp/random/eval.json")
+[ "$f" = "randomized_outputs" ] && ok "resize-pad front: flag $f" || { fail "resize-pad flags '$f'"; cat "$tmp/random.log"; }
+f=$(flags "$tmp/full/eval.json")
+[ -z "$f" ] && ok "shipped model: no flag" || fail "shipped model flags '$f'"
+
 # Interrupted by the time budget, then resumed: identical to the full run.
 ev part --eps 0.05,0.1 --attacks apgd-ce,apgd-t --time-budget 0.01
 grep -q "time budget reached" "$tmp/part.log" && ok "time budget stops early" || { fail "time budget"; cat "$tmp/part.log"; }

@@ -31,6 +31,15 @@ else
   fail "gibbon eval"; cat "$tmp/eval.log"; exit 1
 fi
 
+# A second evaluation to compare with: the same model behind a bit-depth
+# front, attacked through its true (zero) gradient: "robust", and flagged.
+if "$G" eval --model "$M" --data fashion-mnist:test --eps 0.1 --n "$N" --iters 5 --attacks apgd-ce \
+     --defense bits:4 --out "$tmp/evb" >"$tmp/evalb.log" 2>&1 && [ -s "$tmp/evb/eval.json" ]; then
+  ok "gibbon eval --defense bits:4 wrote eval.json"
+else
+  fail "gibbon eval --defense"; cat "$tmp/evalb.log"; exit 1
+fi
+
 cat >"$tmp/transfer.json" <<'EOF'
 {"attack": "pgd", "eps": 0.1, "command": "gibbon transfer --sources a.onnx,b.onnx --targets a.onnx,b.onnx,c.onnx",
  "sources": ["a.onnx", {"name": "b<script>.onnx"}], "targets": ["a.onnx", "b.onnx", "c.onnx"],
@@ -43,6 +52,7 @@ EOF
 
 # 2. The report.
 if "$G" report --in "$tmp/ev" --transfer "$tmp/transfer.json" --defenses "$tmp/defenses.json" --examples 3 \
+     --compare "$tmp/ev,$tmp/evb" \
      >"$tmp/report.log" 2>&1 && [ -s "$tmp/ev/report.html" ] && grep -q "wrote $tmp/ev/report.html" "$tmp/report.log"; then
   ok "gibbon report wrote report.html"
 else
@@ -53,6 +63,8 @@ ls "$tmp/ev" | grep -q '\.tmp\.' && fail "temporary file left behind" || ok "wri
 # Bad input: one line, non-zero exit.
 "$G" report >"$tmp/e1" 2>&1; [ $? -eq 2 ] && grep -q -- "--in DIR is required" "$tmp/e1" && ok "missing --in" || fail "missing --in"
 "$G" report --in "$tmp/none" >"$tmp/e2" 2>&1; [ $? -eq 1 ] && grep -q "none/eval.json: cannot open" "$tmp/e2" && ok "missing dir names eval.json" || fail "missing dir"
+"$G" report --in "$tmp/ev" --compare "$tmp/ev,$tmp/none" --out "$tmp/y.html" >"$tmp/e5" 2>&1
+[ $? -eq 1 ] && grep -q "none/eval.json: cannot open" "$tmp/e5" && [ ! -e "$tmp/y.html" ] && ok "bad --compare dir named" || { fail "bad --compare"; cat "$tmp/e5"; }
 "$G" report --in "$tmp/ev" --examples -1 >"$tmp/e3" 2>&1; [ $? -eq 2 ] && grep -q -- "--examples" "$tmp/e3" && ok "bad --examples" || fail "bad --examples"
 echo '{"success": 1}' >"$tmp/bad.json"
 "$G" report --in "$tmp/ev" --transfer "$tmp/bad.json" --out "$tmp/x.html" >"$tmp/e4" 2>&1
@@ -60,7 +72,7 @@ echo '{"success": 1}' >"$tmp/bad.json"
 
 # 3. Static checks.
 if [ -x "$PY" ]; then
-  if "$PY" - "$tmp/ev" >"$tmp/static.log" 2>&1 <<'PY'
+  if "$PY" - "$tmp/ev" "$tmp/evb" >"$tmp/static.log" 2>&1 <<'PY'
 import base64, csv, html, json, re, struct, sys, zlib
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -108,8 +120,21 @@ assert len(p.imgs) == len(want) and got == want, (got, want)
 
 svgs = re.findall(r"<svg .*?</svg>", page, re.S)
 for s in svgs: ET.fromstring(s)
-# curve, 2 histograms, transfer heat map, defense bars
-assert len(svgs) == 5, len(svgs)
+# curve, 2 histograms, transfer heat map, defense bars, comparison bars
+assert len(svgs) == 6, len(svgs)
+# the comparison: one row per evaluation and eps, numbers and flags from each eval.json
+cmp = page[page.index('id="compare"'):]
+cmp = cmp[:cmp.index("</table>")]
+rows = re.findall(r"<tr><td>\d+</td><td class=\"l\">(.*?)</td><td>(.*?)</td><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td>"
+                  r"<td class=\"l\">.*?</td><td class=\"l\">(.*?)</td></tr>", cmp)
+want = []
+for e, name in ((ev, "fmnist_cnn"), (json.load(open(f"{sys.argv[2]}/eval.json")), "fmnist_cnn + bits:4")):
+    fl = ", ".join(f["code"] for f in e["flags"])
+    for r in e["runs"]:
+        want.append((name, f"{r['eps']:g}", str(e["n"]), f"{100 * e['clean_accuracy']:.1f}%",
+                     f"{100 * r['robust_accuracy']:.1f}%", f"<b>{fl}</b>" if fl else "none"))
+assert rows == want, (rows, want)
+assert "zero_gradients" in rows[-1][5], rows[-1]
 
 text = html.unescape("".join(p.text))
 assert f"{100 * ev['clean_accuracy']:.1f}%" in text
@@ -118,7 +143,7 @@ for r in ev["runs"]:
     for a in r["attacks"]:
         assert f"<td>{100 * a['robust_accuracy']:.1f}%</td>" in page, a
 assert ev["command"] in text, "eval command shown"
-for sec in ("flags", "examples", "robustness", "confidence", "transfer", "defenses", "reproduce"):
+for sec in ("flags", "examples", "robustness", "confidence", "transfer", "defenses", "compare", "reproduce"):
     assert f'id="{sec}"' in page, sec
 print(f"static ok: {len(p.imgs)} figures, {len(svgs)} svgs")
 PY

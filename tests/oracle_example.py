@@ -114,6 +114,10 @@ class Model:
                 y = i[0] @ w + (i[2] if len(i) > 2 else 0)
             elif op in ("Dropout", "Identity"):
                 y = i[0]
+            elif op == "BatchNormalization":  # inference: running statistics
+                c = (-1,) + (1,) * (i[0].ndim - 2)
+                y = (i[0] - i[3].reshape(c)) / np.sqrt(i[4].reshape(c) + a.get("epsilon", 1e-5))
+                y = y * i[1].reshape(c) + i[2].reshape(c)
             elif op == "Softmax":
                 y = i[0]  # probabilities are taken below
             else:

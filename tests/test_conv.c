@@ -130,6 +130,15 @@ static void test_grad_1x1(void) {
     CHECK(gradcheck_conv("1x1_group2", g, 9) == 0);
 }
 
+/* One input channel (im2col's K is just the taps): plain, and strided,
+ * dilated, asymmetrically padded. */
+static void test_grad_one_channel(void) {
+    conv_cfg f = {2, 1, 6, 5, 4, 3, 3, 1, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1};
+    CHECK(gradcheck_conv("1ch", f, 10) == 0);
+    conv_cfg g = {2, 1, 7, 8, 3, 3, 2, 1, 2, 3, 2, 1, {2, 0, 1, 2}, NULL, 0};
+    CHECK(gradcheck_conv("1ch_strided", g, 11) == 0);
+}
+
 /* Random configurations (including all auto_pad modes) against ref_conv. */
 static void test_forward_reference(void) {
     gb_rng r;
@@ -356,6 +365,7 @@ int main(void) {
     RUN(test_grad_depthwise);
     RUN(test_grad_same_upper);
     RUN(test_grad_1x1);
+    RUN(test_grad_one_channel);
     RUN(test_forward_reference);
     RUN(test_batch_parallel_deterministic);
     RUN(test_bad_models);

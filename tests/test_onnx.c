@@ -704,7 +704,7 @@ static void test_bad_fields(void) {
     char *op = relu->op_type;
     relu->op_type = "Foo";
     write_proto(mp, path);
-    expect_load_error(path, GB_ERR_UNSUPPORTED, "node 'relu': unsupported op 'Foo'");
+    expect_load_error(path, GB_ERR_UNSUPPORTED, "node 'relu': unsupported op 'Foo' (opset 13)");
     relu->op_type = op;
 
     char *in0 = fc->input[0];

@@ -1,6 +1,7 @@
 /* test_onnx_ops.c — finite-difference gradient checks for the operators
  * added for ONNX import (src/ops/{math,layout,reduce,norm,resize,
- * conv_transpose}.c), plus constant folding and plan-time shape
+ * conv_transpose,special,compare,expand,reduce_more,layernorm}.c; the ops
+ * without gradient are checked on their values), plus constant folding and plan-time shape
  * computations (src/graph/fold.c) and the pre-13 Softmax.
  *
  * Each case is a one-node graph: the image input, constant inputs (integer
@@ -355,6 +356,178 @@ static void test_softmax_opset11(void) {
     gb_tensor_free(b.x);
 }
 
+
+/* ---- special.c, compare.c, expand.c, reduce_more.c, layernorm.c ---- */
+
+static void test_special(void) {
+    static const struct {
+        const char *op;
+        float lo, hi;
+        int kinks;
+    } c[] = {{"Erf", -2, 2, 0},     {"Sin", -3, 3, 0},          {"Cos", -3, 3, 0},
+             {"Tan", -1, 1, 0},     {"Asin", -0.8f, 0.8f, 0},   {"Acos", -0.8f, 0.8f, 0},
+             {"Atan", -3, 3, 0},    {"Sinh", -2, 2, 0},         {"Cosh", -2, 2, 0},
+             {"Asinh", -3, 3, 0},   {"Acosh", 1.2f, 3, 0},      {"Atanh", -0.8f, 0.8f, 0},
+             {"Celu", -2, 2, 1},    {"Mish", -4, 4, 0},         {"ThresholdedRelu", -2, 0.95f, 0},
+             {"ThresholdedRelu", 1.05f, 3, 0}, {"Floor", 0.05f, 0.95f, 0}, {"Ceil", 0.05f, 0.95f, 0},
+             {"Round", 0.05f, 0.45f, 0}, {"Sign", 0.1f, 2, 0}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) unary(c[i].op, c[i].lo, c[i].hi, c[i].kinks);
+    /* Mish against its definition at a few points (no node-suite case in
+     * libonnx-testdata 1.12: Mish is opset 18). */
+    builder b = b_new(1, (int64_t[]){4}, 0, 1, 18);
+    b_node(&b, "Mish", 1);
+    float xs[4] = {-3, -0.5f, 0.7f, 25};
+    memcpy(b.x->data, xs, sizeof xs);
+    CHECK_OK(gb_model_finalize(b.m));
+    const gb_tensor *y = NULL;
+    CHECK_OK(gb_model_forward(b.m, b.x, &y));
+    for (int i = 0; y && i < 4; i++) {
+        double want = xs[i] * tanh(log1p(exp((double)xs[i])));
+        CHECKF(fabs(y->data[i] - want) < 1e-5 * (1 + fabs(want)), "Mish(%g) = %g, want %g", xs[i], y->data[i], want);
+    }
+    gb_model_free(b.m);
+    gb_tensor_free(b.x);
+}
+
+/* Runs a finalized builder forward; returns y (owned by the model). */
+static const gb_tensor *b_forward(builder *b) {
+    const gb_tensor *y = NULL;
+    CHECK_OK(gb_model_finalize(b->m));
+    CHECK_OK(gb_model_forward(b->m, b->x, &y));
+    return y;
+}
+
+static void b_free(builder *b) {
+    gb_model_free(b->m);
+    gb_tensor_free(b->x);
+}
+
+static void test_compare(void) {
+    /* x (2, 3) in {-1, 0, 1} against c (3,) broadcast: every op's truth table. */
+    static const float xv[6] = {-1, 0, 1, 1, 0, -1}, cv[3] = {0, 0, 1};
+    static const char *ops[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"};
+    for (int k = 0; k < 8; k++) {
+        builder b = b_new(2, (int64_t[]){2, 3}, 0, 1, 16);
+        memcpy(b.x->data, xv, sizeof xv);
+        b_floats(&b, 1, (int64_t[]){3}, cv);
+        b_node(&b, ops[k], 1);
+        const gb_tensor *y = b_forward(&b);
+        for (int i = 0; y && i < 6; i++) {
+            float a = xv[i], c2 = cv[i % 3];
+            int want = k == 0 ? a == c2 : k == 1 ? a < c2 : k == 2 ? a > c2 : k == 3 ? a <= c2
+                     : k == 4 ? a >= c2 : k == 5 ? (a != 0 && c2 != 0) : k == 6 ? (a != 0 || c2 != 0)
+                                                                       : ((a != 0) != (c2 != 0));
+            CHECKF(y->data[i] == (float)want, "%s element %d: %g", ops[k], i, y->data[i]);
+        }
+        /* No gradient through a mask: backward leaves dx at zero. */
+        gb_tensor *dy = gb_tensor_new(2, (int64_t[]){2, 3});
+        for (int i = 0; i < 6; i++) dy->data[i] = 1;
+        const gb_tensor *dx = NULL;
+        CHECK_OK(gb_model_backward(b.m, dy, GB_GRAD_INPUT, &dx));
+        for (int i = 0; dx && i < 6; i++) CHECK(dx->data[i] == 0);
+        gb_tensor_free(dy);
+        b_free(&b);
+    }
+    builder b = b_new(1, (int64_t[]){4}, 0, 1, 16);
+    memcpy(b.x->data, (float[]){0, 2, -1, 0}, 4 * sizeof(float));
+    b_node(&b, "Not", 1);
+    const gb_tensor *y = b_forward(&b);
+    CHECK(y && y->data[0] == 1 && y->data[1] == 0 && y->data[2] == 0 && y->data[3] == 1);
+    b_free(&b);
+
+    /* Where(cond (4, 1), x (2, 3, 4, 5), y (5,)): gradients to x and y. */
+    b = b_new(4, X4, -1, 1, 16);
+    b_floats(&b, 2, (int64_t[]){4, 1}, (float[]){1, 0, 0, 1});
+    b_param(&b, 1, (int64_t[]){5}, -1, 1);
+    int xin = b.in[0];
+    b.in[0] = b.in[1], b.in[1] = xin; /* (cond, x, y) */
+    b_node(&b, "Where", 1);
+    b_check(&b, "Where", 0, 0);
+}
+
+static void test_expand_tile_range(void) {
+    builder b = b_new(2, (int64_t[]){3, 1}, -1, 1, 13);
+    b_ints(&b, (int64_t[]){2, 1, 4}, 3);
+    b_node(&b, "Expand", 1);
+    b_check(&b, "Expand", 0, 0);
+
+    b = b_new(3, (int64_t[]){2, 1, 3}, -1, 1, 13);
+    b_ints(&b, (int64_t[]){2, 3, 2}, 3);
+    b_node(&b, "Tile", 1);
+    b_check(&b, "Tile", 0, 0);
+
+    /* Range on constants folds at load: x + Range(10, 1, -3) = x + (10, 7, 4). */
+    b = b_new(1, (int64_t[]){3}, -1, 1, 13);
+    int in0 = b.in[0];
+    b.nin = 0;
+    int64_t s0 = 10, s1 = 1, s2 = -3;
+    b_ints(&b, &s0, 1), b_ints(&b, &s1, 1), b_ints(&b, &s2, 1);
+    for (int k = 0; k < 3; k++) { /* scalars, as ONNX gives them */
+        b.m->vals[b.in[k]].t.ndim = 0;
+    }
+    int r = gb_model_add_value(b.m, "range", GB_VAL_ACT, NULL);
+    gb_model_add_node(b.m, "Range", "range", b.in, 3, &r, 1);
+    b.nin = 0;
+    b.in[b.nin++] = in0;
+    b.in[b.nin++] = r;
+    b_node(&b, "Add", 1);
+    const gb_tensor *y = b_forward(&b);
+    CHECK(b.m->nnodes == 1); /* Range folded */
+    for (int i = 0; y && i < 3; i++) CHECK(fabsf(y->data[i] - b.x->data[i] - (float)(10 - 3 * i)) < 1e-6f);
+    b_free(&b);
+}
+
+static void test_reduce_more(void) {
+    const char *ops[] = {"ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"};
+    for (int i = 0; i < 6; i++) {
+        float lo = i == 4 ? 0.5f : -1, hi = i == 4 ? 2 : 1;
+        builder b = b_new(4, X4, lo, hi, 13);
+        gb_node *n = b_node(&b, ops[i], 1);
+        gb_node_add_ints(n, "axes", (int64_t[]){1, 3}, 2);
+        gb_node_add_int(n, "keepdims", i % 2);
+        b_check(&b, ops[i], i == 1, 1e-3);
+    }
+    /* ReduceProd over C at exact zeros: one zero in slot 0, two in slot 1
+     * (d/dx of a zero is the product of the others; two zeros give 0). */
+    builder b = b_new(4, X4, 0.5f, 1.5f, 13);
+    b.x->data[0] = 0, b.x->data[1] = 0, b.x->data[21] = 0;
+    gb_node *n = b_node(&b, "ReduceProd", 1);
+    gb_node_add_ints(n, "axes", (int64_t[]){1}, 1);
+    b_check(&b, "ReduceProd zeros", 0, 1e-3);
+
+    /* ArgMax/ArgMin, with ties resolved first or last. */
+    for (int k = 0; k < 4; k++) {
+        b = b_new(2, (int64_t[]){2, 4}, 0, 1, 13);
+        memcpy(b.x->data, (float[]){1, 3, 3, 0, 2, 0, 2, 0}, 8 * sizeof(float));
+        n = b_node(&b, k < 2 ? "ArgMax" : "ArgMin", 1);
+        gb_node_add_int(n, "axis", -1);
+        gb_node_add_int(n, "keepdims", 0);
+        gb_node_add_int(n, "select_last_index", k % 2);
+        const gb_tensor *y = b_forward(&b);
+        static const float want[4][2] = {{1, 0}, {2, 2}, {3, 1}, {3, 3}};
+        CHECKF(y && y->ndim == 1 && y->data[0] == want[k][0] && y->data[1] == want[k][1], "Arg case %d", k);
+        b_free(&b);
+    }
+}
+
+static void test_layernorm(void) {
+    /* axis -1 and 1, through Y and through the Mean and InvStdDev outputs. */
+    for (int c = 0; c < 4; c++) {
+        int64_t axis = c == 1 ? 1 : -1;
+        int64_t D = axis == 1 ? 60 : 5;
+        builder b = b_new(4, X4, -2, 2, 17);
+        int64_t ds[1] = {D};
+        b_param(&b, 1, ds, 0.5f, 1.5f);
+        b_param(&b, 1, ds, -0.5f, 0.5f);
+        gb_node *n = b_node(&b, "LayerNormalization", 3);
+        gb_node_add_int(n, "axis", axis);
+        gb_node_add_float(n, "epsilon", 1e-3f);
+        if (c >= 2) b.m->output = n->out[c - 1];
+        static const char *label[] = {"LayerNorm", "LayerNorm axis 1", "LayerNorm Mean", "LayerNorm InvStdDev"};
+        b_check(&b, label[c], 0, 1e-3);
+    }
+}
+
 int main(void) {
     RUN(test_unary_math);
     RUN(test_pow_prelu);
@@ -366,5 +539,10 @@ int main(void) {
     RUN(test_conv_transpose);
     RUN(test_fold_and_shapes);
     RUN(test_softmax_opset11);
+    RUN(test_special);
+    RUN(test_compare);
+    RUN(test_expand_tile_range);
+    RUN(test_reduce_more);
+    RUN(test_layernorm);
     CHECK_DONE();
 }

@@ -71,7 +71,7 @@ static int is_dir(const char *path) {
 
 static int supported_type(int32_t t) {
     return t == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
-           t == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+           t == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || t == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL;
 }
 
 /* A TensorProto read into floats (and exact int64s for integer types). */
@@ -101,7 +101,8 @@ static data read_tensor_pb(const char *path) {
     int64_t N = d.t.size;
     int isf = tp->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     int is64 = tp->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
-    size_t item = is64 ? 8 : 4;
+    int isb = tp->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL; /* int32_data or 1-byte raw */
+    size_t item = is64 ? 8 : isb ? 1 : 4;
     size_t have = tp->has_raw_data ? tp->raw_data.len / item
                   : isf ? tp->n_float_data : is64 ? tp->n_int64_data : tp->n_int32_data;
     if (have != (size_t)N) {
@@ -114,6 +115,7 @@ static data read_tensor_pb(const char *path) {
             const uint8_t *p = tp->raw_data.data + i * item;
             if (isf) memcpy(&d.t.data[i], p, 4);
             else if (is64) memcpy(&d.i64[i], p, 8);
+            else if (isb) d.i64[i] = *p != 0;
             else {
                 int32_t v;
                 memcpy(&v, p, 4);

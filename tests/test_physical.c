@@ -106,6 +106,24 @@ static void test_eot_gradient(void) {
     gb_model_free(m);
 }
 
+/* Trains a patch with p on train, then measures on test (2 placements per
+ * non-target image) its success and that of a flat grey patch of the same
+ * size: what covering pixels alone does. Prints one line labelled `what`. */
+static void patch_vs_grey(gb_model *m, const gb_dataset *train, const gb_dataset *test, const gb_patch_params *p,
+                          const char *what, gb_tensor **patch, gb_tensor **grey, double *succ, double *grey_rate,
+                          int64_t *trials) {
+    double t0 = gb_now();
+    *succ = *grey_rate = 0;
+    *trials = 0;
+    CHECK_OK(gb_patch_train(m, train, p, patch));
+    CHECK_OK(gb_patch_evaluate(m, test, *patch, p, NULL, 2, 99, succ, trials));
+    *grey = gb_tensor_clone(*patch);
+    for (int64_t k = 0; k < (*grey)->size; k++) (*grey)->data[k] = 0.5f;
+    CHECK_OK(gb_patch_evaluate(m, test, *grey, p, NULL, 2, 99, grey_rate, NULL));
+    printf("  %s -> class %d: %.1f%% of %lld placements (grey patch %.1f%%), %.1f s\n", what, p->target, 100 * *succ,
+           (long long)*trials, 100 * *grey_rate, gb_now() - t0);
+}
+
 static void test_patch_fmnist(void) {
     gb_model *m;
     gb_dataset *train, *test;
@@ -118,18 +136,10 @@ static void test_patch_fmnist(void) {
     p.steps = sanitized() ? 5 : 150;
     p.batch = 32;
     p.lr = 0.1f;
-    gb_tensor *patch = NULL;
-    double t0 = gb_now();
-    CHECK_OK(gb_patch_train(m, train, &p, &patch));
-    double succ = 0, none = 0;
-    int64_t trials = 0;
-    CHECK_OK(gb_patch_evaluate(m, test, patch, &p, NULL, 2, 99, &succ, &trials));
-    /* The same evaluation with a flat grey patch: what covering pixels alone does. */
-    gb_tensor *grey = gb_tensor_clone(patch);
-    for (int64_t k = 0; k < grey->size; k++) grey->data[k] = 0.5f;
-    CHECK_OK(gb_patch_evaluate(m, test, grey, &p, NULL, 2, 99, &none, NULL));
-    printf("  patch 10%% -> class %d: %.1f%% of %lld placements (grey patch %.1f%%), %.1f s\n", p.target, 100 * succ,
-           (long long)trials, 100 * none, gb_now() - t0);
+    gb_tensor *patch = NULL, *grey = NULL;
+    double succ, none;
+    int64_t trials;
+    patch_vs_grey(m, train, test, &p, "patch 10%", &patch, &grey, &succ, &none, &trials);
     CHECK(patch->shape[1] == gb_patch_side(0.1f, 28, 28));
     int in_box = 1;
     for (int64_t k = 0; k < patch->size; k++) in_box &= patch->data[k] >= 0 && patch->data[k] <= 1;
@@ -241,7 +251,10 @@ static void test_stop_sign(void) {
     const char *tf = "rotate=-10:10,scale=0.9:1.1,translate=-0.05:0.05,brightness=-0.1:0.1,contrast=0.8:1.2,blur=0:1,noise=0.01";
     p.transforms = tf;
     p.eot = sanitized() ? 1 : 8;
-    p.steps = sanitized() ? 3 : 150;
+    /* The sticker kept is the best iterate by (EOT hits, margin capped at
+     * kappa): here every sign reaches 8/8 with full margin well before 60
+     * steps, and 150 steps returned the very same stickers (99.3%). */
+    p.steps = sanitized() ? 3 : 60;
     gb_sticker_result r;
     CHECK_OK(gb_sticker_run(m, x, y, t, &p, &r));
     gb_tf_pipeline *pipe;
@@ -262,11 +275,49 @@ static void test_stop_sign(void) {
     gb_model_free(m);
 }
 
+/* Brown et al.'s demonstration on the road signs, in a reduced setting
+ * that runs in seconds: a patch covering 20% of the image (random place,
+ * scale +-20%, rotation +-22.5 degrees), 60 Adam steps on 1000 training
+ * signs, must send most held-out non-target signs to "speed 50" under
+ * fresh placements. Measured 73.6% (a flat grey patch of the same size:
+ * 2.8%); a patch whose training does nothing stays near the grey one. The
+ * full-length curve (10%: 38%) is in README. */
+static void test_patch_signs(void) {
+    if (access(signs, R_OK) != 0) {
+        printf("  skipped: %s not present\n", signs);
+        return;
+    }
+    gb_model *m;
+    gb_dataset *train, *test;
+    CHECK_OK(gb_model_load_onnx(signs, &m));
+    CHECK_OK(gb_dataset_load("signs:train:1000", &train));
+    CHECK_OK(gb_dataset_load(sanitized() ? "signs:test:40" : "signs:test:200", &test));
+    gb_patch_params p = gb_patch_default_params();
+    p.target = 3; /* speed 50 */
+    p.area = 0.2f;
+    p.steps = sanitized() ? 3 : 60;
+    p.lr = 0.1f;
+    gb_tensor *patch = NULL, *grey = NULL;
+    double succ, grey_rate;
+    int64_t trials;
+    patch_vs_grey(m, train, test, &p, "signs patch 20%", &patch, &grey, &succ, &grey_rate, &trials);
+    int64_t others = 0;
+    for (int64_t i = 0; i < test->n; i++) others += test->labels[i] != p.target;
+    CHECK(trials == 2 * others); /* two placements of every non-target sign */
+    if (!sanitized()) CHECKF(succ >= 0.5 && grey_rate <= 0.1, "signs patch %.3f (grey %.3f)", succ, grey_rate);
+    gb_tensor_free(grey);
+    gb_tensor_free(patch);
+    gb_dataset_free(train);
+    gb_dataset_free(test);
+    gb_model_free(m);
+}
+
 int main(void) {
     gb_set_num_threads(2);
     RUN(test_eot_gradient);
     RUN(test_patch_fmnist);
     RUN(test_glasses_dodging);
     RUN(test_stop_sign);
+    RUN(test_patch_signs);
     CHECK_DONE();
 }

@@ -1,5 +1,6 @@
 /* test_torchvision.c — gibbon against PyTorch on torchvision resnet18,
- * mobilenet_v2, squeezenet1_1 (random init, eval mode) and two small CNNs
+ * mobilenet_v2, squeezenet1_1 (random init, eval mode), two small CNNs and a
+ * small transformer (opset 17: LayerNormalization, GELU, attention)
  * (tests/golden/make_torchvision.py): the logits must match torch's to
  * <= 1e-4 max abs difference and the input gradient of the summed
  * cross-entropy loss to <= 1e-3 relative error, measured as
@@ -81,6 +82,7 @@ static void test_mobilenet_v2(void) { check_model("mobilenet_v2"); }
 static void test_squeezenet1_1(void) { check_model("squeezenet1_1"); }
 static void test_small_cnn(void) { check_model("small_cnn"); }
 static void test_ops_cnn(void) { check_model("ops_cnn"); }
+static void test_tiny_vit(void) { check_model("tiny_vit"); }
 
 int main(void) {
     dir = getenv("GB_TORCHVISION_DIR");
@@ -90,6 +92,7 @@ int main(void) {
     }
     RUN(test_small_cnn);
     RUN(test_ops_cnn);
+    RUN(test_tiny_vit);
     RUN(test_squeezenet1_1);
     RUN(test_mobilenet_v2);
     RUN(test_resnet18);

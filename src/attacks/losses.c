@@ -54,8 +54,15 @@ gb_status gb_attack_loss(gb_loss_kind loss, const gb_tensor *logits, const int *
             for (int64_t k = 0; k < K; k++) sum += exp(z[k] - mx);
             v = sgn * (mx + log(sum) - z[c]);
             if (d) {
+                /* d/dz_c = p_c - 1 = -(sum of the other classes' p): summed
+                 * directly, since on a confident example 1 - p_c is below
+                 * float resolution and p_c - 1 in float would lose the
+                 * true-class term (FGSM-style sign steps then go astray). */
+                double rest = 0;
+                for (int64_t k = 0; k < K; k++)
+                    if (k != c) rest += exp(z[k] - mx);
                 for (int64_t k = 0; k < K; k++) d[k] = (float)(sgn * exp(z[k] - mx) / sum);
-                d[c] -= (float)sgn;
+                d[c] = (float)(-sgn * rest / sum);
             }
             break;
         }

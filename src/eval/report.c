@@ -65,12 +65,13 @@ static void report_command(char *buf, size_t cap, const char *dir, const gb_repo
     size_t n = 0;
     char k[32];
     buf[0] = '\0';
-    const char *args[12];
+    const char *args[16];
     int na = 0;
     args[na++] = "gibbon", args[na++] = "report", args[na++] = "--in", args[na++] = dir;
     if (p->out) args[na++] = "--out", args[na++] = p->out;
     if (p->transfer) args[na++] = "--transfer", args[na++] = p->transfer;
     if (p->defenses) args[na++] = "--defenses", args[na++] = p->defenses;
+    if (p->compare) args[na++] = "--compare", args[na++] = p->compare;
     if (p->examples != 4) snprintf(k, sizeof k, "%d", p->examples), args[na++] = "--examples", args[na++] = k;
     for (int i = 0; i < na; i++) shell_arg(buf, cap, &n, args[i]);
 }
@@ -329,6 +330,7 @@ gb_status gb_report_write(const char *dir, const gb_report_params *params) {
     if (s == GB_OK) gb_report_section_confidence(&pg);
     if (s == GB_OK && p.transfer) s = gb_report_section_transfer(&pg, p.transfer);
     if (s == GB_OK && p.defenses) s = gb_report_section_defenses(&pg, p.defenses);
+    if (s == GB_OK && p.compare) s = gb_report_section_compare(&pg, p.compare);
     if (s == GB_OK) {
         fputs("<h2 id=\"reproduce\">Reproduce</h2>\n<p>The evaluation, then this page:</p>\n", af.f);
         gb_report_commands(&pg, NULL);

@@ -63,5 +63,7 @@ void gb_report_section_confidence(const gb_report_page *pg);
 /* The optional sections: errors name the file. */
 gb_status gb_report_section_transfer(const gb_report_page *pg, const char *path);
 gb_status gb_report_section_defenses(const gb_report_page *pg, const char *path);
+/* Other evaluation directories (comma-separated) side by side (report_compare.c). */
+gb_status gb_report_section_compare(const gb_report_page *pg, const char *dirs);
 
 #endif

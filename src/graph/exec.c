@@ -92,15 +92,39 @@ gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **lo
     return GB_OK;
 }
 
-gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode,
-                            const gb_tensor **dx) {
-    gb_value *outv = &m->vals[m->output];
-    if (m->planned_ndim < 0 || !gb_tensor_same_shape(dlogits, &outv->t)) {
-        char a[128], b[128];
-        return gb_error(GB_ERR_SHAPE, "backward: gradient of shape %s for output of shape %s (run forward first)",
-                        gb_shape_str(dlogits->ndim, dlogits->shape, a, sizeof a),
-                        gb_shape_str(outv->t.ndim, outv->t.shape, b, sizeof b));
+/* Ops whose backward honours gb_node.grad_overwrite (stores din[0]). */
+static int overwrites_grad(const gb_node *n) {
+    return n->op == GB_OP_RELU || n->op == GB_OP_MAX_POOL || n->op == GB_OP_CONV ||
+           n->op == GB_OP_FLATTEN || n->op == GB_OP_RESHAPE;
+}
+
+/* Marks each node whose input 0 is an activation (or the input) read by no
+ * other node slot, on the backward path, whose backward can store that
+ * gradient instead of adding to a zeroed buffer; returns through `skip`
+ * (one flag per value) the gradients that then need no zeroing. Zeroing
+ * every activation gradient was 12% of an attack step. */
+static void plan_overwrites(gb_model *m, unsigned char *skip) {
+    int *uses = gb_calloc((size_t)m->nvals, sizeof *uses);
+    if (!uses) {
+        for (int i = 0; i < m->nnodes; i++) m->nodes[i].grad_overwrite = 0;
+        return; /* everything zeroed, as before */
     }
+    for (int i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0) uses[m->nodes[i].in[k]]++;
+    for (int i = 0; i < m->nnodes; i++) {
+        gb_node *n = &m->nodes[i];
+        int v = n->nin > 0 ? n->in[0] : -1;
+        n->grad_overwrite = v >= 0 && v != m->output && !n->is_static && overwrites_grad(n) &&
+                            uses[v] == 1 && m->vals[v].needs_grad &&
+                            (m->vals[v].kind == GB_VAL_ACT || m->vals[v].kind == GB_VAL_INPUT);
+        if (n->grad_overwrite) skip[v] = 1;
+    }
+    free(uses);
+}
+
+void gb_model_backward_begin(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode) {
+    gb_value *outv = &m->vals[m->output];
     /* Which values need a gradient: forward reachability from the requested leaves. */
     for (int i = 0; i < m->nvals; i++) {
         gb_value *v = &m->vals[i];
@@ -114,13 +138,30 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
         for (int k = 0; k < n->nout; k++)
             if (n->out[k] >= 0) m->vals[n->out[k]].needs_grad = any;
     }
+    unsigned char *skip = gb_calloc((size_t)m->nvals, 1);
+    if (skip) plan_overwrites(m, skip);
+    else
+        for (int i = 0; i < m->nnodes; i++) m->nodes[i].grad_overwrite = 0;
     for (int i = 0; i < m->nvals; i++) {
         gb_value *v = &m->vals[i];
-        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT))
+        if (v->needs_grad && (v->kind == GB_VAL_ACT || v->kind == GB_VAL_INPUT) && !(skip && skip[i]))
             if (v->grad.size) memset(v->grad.data, 0, (size_t)v->grad.size * sizeof(float));
     }
+    free(skip);
     if (outv->needs_grad && dlogits->size)
         memcpy(outv->grad.data, dlogits->data, (size_t)dlogits->size * sizeof(float));
+}
+
+gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode mode,
+                            const gb_tensor **dx) {
+    gb_value *outv = &m->vals[m->output];
+    if (m->planned_ndim < 0 || !gb_tensor_same_shape(dlogits, &outv->t)) {
+        char a[128], b[128];
+        return gb_error(GB_ERR_SHAPE, "backward: gradient of shape %s for output of shape %s (run forward first)",
+                        gb_shape_str(dlogits->ndim, dlogits->shape, a, sizeof a),
+                        gb_shape_str(outv->t.ndim, outv->t.shape, b, sizeof b));
+    }
+    gb_model_backward_begin(m, dlogits, mode);
     gb_exec ex = {m->training, &m->rng};
     for (int i = m->nnodes - 1; i >= 0; i--) {
         gb_node *n = &m->nodes[i];

@@ -78,6 +78,13 @@ static int output_is_int(const gb_model *m, const gb_node *n, int k) {
         const gb_attr *a = gb_node_attr(n, "value");
         return a && (a->type == GB_ATTR_INTS || a->type == GB_ATTR_INT);
     }
+    /* Masks (bool) and indices are integers whatever their inputs are;
+     * Where has the type of its value inputs. */
+    static const char *const int_ops[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+                                          "And", "Or", "Xor", "Not", "ArgMax", "ArgMin"};
+    for (size_t i = 0; i < sizeof int_ops / sizeof int_ops[0]; i++)
+        if (strcmp(n->op_type, int_ops[i]) == 0) return 1;
+    if (strcmp(n->op_type, "Where") == 0) return n->in[1] >= 0 && val_is_int(&m->vals[n->in[1]]);
     (void)k;
     return n->nin > 0 && n->in[0] >= 0 && val_is_int(&m->vals[n->in[0]]);
 }

@@ -43,6 +43,7 @@ void gb_model_free(gb_model *m) {
     gb_free(m->vals);
     gb_free(m->nodes);
     gb_free(m->arch);
+    gb_free(m->io_desc);
     gb_free(m->producer);
     gb_tensor_release(&m->dx);
     gb_free(m);
@@ -268,7 +269,8 @@ gb_status gb_model_finalize(gb_model *m) {
         gb_node *n = &m->nodes[i];
         n->op = gb_op_find(n->op_type);
         if (n->op < 0)
-            return gb_error(GB_ERR_UNSUPPORTED, "node '%s': unsupported op '%s'", n->name, n->op_type);
+            return gb_error(GB_ERR_UNSUPPORTED, "node '%s': unsupported op '%s' (opset %lld)", n->name,
+                            n->op_type, (long long)m->opset);
         const gb_op_def *d = gb_ops[n->op];
         int given = n->nin;
         while (given > 0 && n->in[given - 1] < 0) given--;

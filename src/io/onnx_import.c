@@ -241,9 +241,11 @@ static gb_status add_tensor(gb_model *m, const char *path, const char *what, con
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: item = 4, nfield = tp->n_float_data; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: item = 8, nfield = tp->n_int64_data; break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: item = 4, nfield = tp->n_int32_data; break;
+    /* bool: one byte each in raw_data, int32_data otherwise; loads as 0/1 */
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: item = 1, nfield = tp->n_int32_data; break;
     default:
         return gb_error(GB_ERR_UNSUPPORTED,
-                        "%s '%s': data type %s (%d) is not supported (float32, int64 and int32 are)",
+                        "%s '%s': data type %s (%d) is not supported (float32, int64, int32 and bool are)",
                         what, name, dtype_name(dt), (int)dt);
     }
     const uint8_t *raw = NULL;
@@ -276,6 +278,9 @@ static gb_status add_tensor(gb_model *m, const char *path, const char *what, con
             break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
             v->i64[i] = raw ? load_le_i64(raw + 8 * i) : tp->int64_data[i];
+            break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+            v->i64[i] = (raw ? raw[i] : tp->int32_data[i]) != 0;
             break;
         default:
             v->i64[i] = raw ? load_le_i32(raw + 4 * i) : tp->int32_data[i];
@@ -462,8 +467,11 @@ static gb_status add_feeds(gb_model *m, const gb_onnx_load_opts *o) {
     return GB_OK;
 }
 
-/* The one graph input that is neither an initializer nor fed is the image batch. */
-static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g) {
+/* The one graph input that is neither an initializer nor fed is the image batch.
+ * lenient (gibbon info's unfinalized load): further inputs become inputs too
+ * and the element type is not checked, so the op histogram can still be
+ * shown; the real load then names the problem. */
+static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g, int lenient) {
     const Onnx__ValueInfoProto *img = NULL;
     int count = 0;
     char names[256] = "";
@@ -478,7 +486,7 @@ static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g) {
     }
     if (count == 0)
         return gb_error(GB_ERR_FORMAT, "no graph input besides initializers (the model needs an image input)");
-    if (count > 1)
+    if (count > 1 && !lenient)
         return gb_error(GB_ERR_UNSUPPORTED, "%d graph inputs (%s); gibbon needs exactly one image input",
                         count, names);
     const char *name = str_or_empty(img->name);
@@ -490,7 +498,7 @@ static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g) {
             return gb_error(GB_ERR_UNSUPPORTED, "input '%s' is not a tensor (sequence, map and optional inputs are not supported)",
                             name);
         const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-        if (tt->has_elem_type && tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        if (!lenient && tt->has_elem_type && tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
             return gb_error(GB_ERR_UNSUPPORTED, "input '%s' has element type %s; gibbon needs float32 images",
                             name, dtype_name(tt->elem_type));
         if (tt->shape) {
@@ -507,7 +515,69 @@ static gb_status add_image_input(gb_model *m, const Onnx__GraphProto *g) {
         }
     }
     int idx;
-    return new_value(m, name, GB_VAL_INPUT, &idx);
+    GB_TRY(new_value(m, name, GB_VAL_INPUT, &idx));
+    int image = idx;
+    for (size_t i = 0; lenient && i < g->n_input; i++) {
+        const char *n = str_or_empty(g->input[i]->name);
+        if (*n && gb_model_find_value(m, n) < 0) GB_TRY(new_value(m, n, GB_VAL_INPUT, &idx));
+    }
+    m->input = image; /* adding an input value made it the model's input */
+    return GB_OK;
+}
+
+/* "'name' (1, 3, -1) float32" for gibbon info (-1: symbolic or missing). */
+static void describe_value_info(char *buf, size_t len, const Onnx__ValueInfoProto *vi) {
+    const Onnx__TypeProto *tp = vi->type;
+    size_t used = (size_t)snprintf(buf, len, "'%s'", str_or_empty(vi->name));
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
+        if (used < len) snprintf(buf + used, len - used, " (not a tensor)");
+        return;
+    }
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    if (tt->shape && used < len) {
+        used += (size_t)snprintf(buf + used, len - used, " (");
+        for (size_t d = 0; d < tt->shape->n_dim && used < len; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+            long long v = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ? dim->dim_value : -1;
+            used += (size_t)snprintf(buf + used, len - used, "%s%lld", d ? ", " : "", v);
+        }
+        if (used < len) used += (size_t)snprintf(buf + used, len - used, ")");
+    }
+    if (used < len) snprintf(buf + used, len - used, " %s", tt->has_elem_type ? dtype_name(tt->elem_type) : "(type not declared)");
+}
+
+/* m->io_desc: the graph inputs (not initializers) on one line and, when
+ * there are several, the outputs on another, as gibbon info prints them. */
+static gb_status describe_io(gb_model *m, const Onnx__GraphProto *g) {
+    size_t cap = 256 * (g->n_input + g->n_output + 2), used = 0;
+    char *s = gb_malloc(cap), one[320];
+    if (!s) return GB_ERR_NOMEM;
+    s[0] = 0;
+    int nin = 0;
+    for (size_t i = 0; i < g->n_input; i++) {
+        int v = gb_model_find_value(m, str_or_empty(g->input[i]->name));
+        nin += v >= 0 && m->vals[v].kind == GB_VAL_INPUT;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass ? g->n_output : g->n_input;
+        int count = pass ? (int)n : nin;
+        if (pass && count <= 1) break; /* the one output is described after planning */
+        if (count == 1) used += (size_t)snprintf(s + used, cap - used, "input:     ");
+        else used += (size_t)snprintf(s + used, cap - used, "%s %d:", pass ? "outputs:   " : "inputs:    ", count);
+        for (size_t i = 0, k = 0; i < n; i++) {
+            const Onnx__ValueInfoProto *vi = pass ? g->output[i] : g->input[i];
+            int v = gb_model_find_value(m, str_or_empty(vi->name));
+            if (!pass && (v < 0 || m->vals[v].kind != GB_VAL_INPUT)) continue; /* an initializer */
+            describe_value_info(one, sizeof one, vi);
+            used += (size_t)snprintf(s + used, cap - used, "%s %.250s", k++ ? "," : "", one);
+        }
+        used += (size_t)snprintf(s + used, cap - used, "%s\n",
+                                 pass && count > 1    ? " (choose with --output)"
+                                 : !pass && count > 1 ? " (gibbon attacks models with one float32 image input)"
+                                                      : "");
+    }
+    m->io_desc = s;
+    return GB_OK;
 }
 
 /* ---- the model ----------------------------------------------------------------- */
@@ -554,7 +624,7 @@ static gb_status build_model(gb_model *m, const char *path, const Onnx__ModelPro
     }
     int ninit = m->nvals;
     GB_TRY(add_feeds(m, o));
-    GB_TRY(add_image_input(m, g));
+    GB_TRY(add_image_input(m, g, o && o->no_finalize));
     for (size_t i = 0; i < g->n_node; i++) GB_TRY(add_node(m, path, g->node[i], i, ninit));
 
     /* The first output is used unless the load parameters name another
@@ -585,6 +655,7 @@ static gb_status build_model(gb_model *m, const char *path, const Onnx__ModelPro
         return GB_ERR_NOMEM;
     if (o && o->params) GB_TRY(gb_model_adapt(m, o->params, &meta));
     if (o && o->no_finalize) {
+        GB_TRY(describe_io(m, g));
         for (int i = 0; i < m->nnodes; i++) m->nodes[i].op = gb_op_find(m->nodes[i].op_type);
         return GB_OK;
     }

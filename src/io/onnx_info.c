@@ -104,13 +104,7 @@ gb_status gb_model_describe_onnx_opts(const char *path, const gb_model_load_para
     sb_printf(&b, "model:      %s\n", path);
     sb_printf(&b, "producer:   %s, opset %lld\n", m0->producer ? m0->producer : "(unknown)",
               (long long)m0->opset);
-    sb_printf(&b, "input:      %s %s (float32)\n", m0->vals[m0->input].name,
-              m0->in_ndim ? gb_shape_str(m0->in_ndim, m0->in_shape, sh, sizeof sh) : "(shape not declared)");
-    if (m0->noutputs > 1) {
-        sb_printf(&b, "outputs:    %d:", m0->noutputs);
-        for (int i = 0; i < m0->noutputs; i++) sb_printf(&b, "%s '%s'", i ? "," : "", m0->outputs[i]);
-        sb_printf(&b, " (choose with --output)\n");
-    }
+    sb_printf(&b, "%s", m0->io_desc ? m0->io_desc : "");
 
     /* Op histogram, in order of first appearance, and the unknown ops.
      * Distinct op types are few: a short list keeps this linear in nodes. */

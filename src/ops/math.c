@@ -13,46 +13,9 @@
  * derivative is the right-hand one, like PyTorch's.
  */
 #include "internal.h"
-#include "ops/index.h"
+#include "ops/elementwise.h"
 
 #include <math.h>
-
-static gb_status infer_same(gb_node *n, const gb_value *const *in, gb_tensor **out) {
-    (void)n;
-    return gb_tensor_resize(out[0], in[0]->t.ndim, in[0]->t.shape);
-}
-
-/* ---- unary ops: y = F(x), dx += dy * D(x, y); a and b are the node's
- * alpha and beta (gamma for Selu) ---- */
-
-#define UNARY_OP(ID, NAME, INIT, F, D)                                                   \
-    static void ID##_fwd(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,   \
-                         const gb_exec *ex) {                                            \
-        (void)ex;                                                                        \
-        const float a = n->p.alpha, b = n->p.beta, *xs = in[0]->data;                    \
-        float *ys = out[0]->data;                                                        \
-        (void)a, (void)b;                                                                \
-        for (int64_t i = 0; i < in[0]->size; i++) {                                      \
-            const float x = xs[i];                                                       \
-            ys[i] = (F);                                                                 \
-        }                                                                                \
-    }                                                                                    \
-    static void ID##_bwd(gb_node *n, const gb_tensor *const *in,                         \
-                         const gb_tensor *const *out, gb_tensor *const *din,             \
-                         const gb_tensor *const *dout, const gb_exec *ex) {              \
-        (void)ex;                                                                        \
-        if (!din[0]) return;                                                             \
-        const float a = n->p.alpha, b = n->p.beta, *xs = in[0]->data, *ys = out[0]->data; \
-        const float *dy = dout[0]->data;                                                 \
-        float *dx = din[0]->data;                                                        \
-        (void)a, (void)b, (void)xs, (void)ys;                                            \
-        for (int64_t i = 0; i < in[0]->size; i++) {                                      \
-            const float x = xs[i], y = ys[i];                                            \
-            (void)x, (void)y;                                                            \
-            dx[i] += dy[i] * (D);                                                        \
-        }                                                                                \
-    }                                                                                    \
-    const gb_op_def gb_opdef_##ID = {NAME, 1, 1, 1, INIT, infer_same, ID##_fwd, ID##_bwd};
 
 static gb_status elu_init(gb_node *n) { return gb_attr_float(n, "alpha", 1.0f, &n->p.alpha); }
 
@@ -88,22 +51,9 @@ UNARY_OP(SOFTSIGN, "Softsign", NULL, x / (1.0f + fabsf(x)), 1.0f / ((1.0f + fabs
 
 /* ---- broadcasting ops over all inputs ---- */
 
-static gb_status bc_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
-    const gb_tensor *t[GB_MAX_NODE_IO];
-    for (int k = 0; k < n->nin; k++) {
-        if (!in[k]) return gb_error(GB_ERR_FORMAT, "%s input %d is missing", n->op_type, k);
-        t[k] = &in[k]->t;
-    }
-    int r = 0;
-    int64_t ys[GB_MAX_DIMS];
-    GB_TRY(idx_bcast_shape(t, n->nin, &r, ys));
-    return gb_tensor_resize(out[0], r, ys);
-}
-
 /* A walk over y with operand k following input k under broadcasting. */
 static void bc_walk(const gb_node *n, const gb_tensor *const *in, const gb_tensor *y, idx_walk *w) {
-    idx_walk_init(w, y->ndim, y->shape, n->nin, NULL);
-    for (int k = 0; k < n->nin; k++) idx_bcast_strides(in[k], y->ndim, w->st[k]);
+    ew_bcast_walk(in, n->nin, y, w);
     if (n->p.mode == 1) { /* PRelu-6 per-channel slope: (C) against (N, C, ...) */
         memset(w->st[1], 0, sizeof w->st[1]);
         w->st[1][1] = 1;
@@ -132,7 +82,7 @@ static void pow_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor
     }
 }
 
-const gb_op_def gb_opdef_POW = {"Pow", 2, 2, 1, NULL, bc_infer, pow_forward, pow_backward};
+const gb_op_def gb_opdef_POW = {"Pow", 2, 2, 1, NULL, ew_bcast_infer, pow_forward, pow_backward};
 
 /* PRelu: y = x < 0 ? slope x : x */
 static void prelu_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
@@ -165,7 +115,7 @@ static gb_status prelu_infer(gb_node *n, const gb_value *const *in, gb_tensor **
     n->p.mode = n->opset < 7 && s->ndim == 1 && x->ndim > 2 && s->shape[0] == x->shape[1] &&
                 s->shape[0] != x->shape[x->ndim - 1];
     if (n->p.mode) return gb_tensor_resize(out[0], x->ndim, x->shape);
-    return bc_infer(n, in, out);
+    return ew_bcast_infer(n, in, out);
 }
 
 const gb_op_def gb_opdef_PRELU = {"PRelu", 2, 2, 1, NULL, prelu_infer, prelu_forward, prelu_backward};
@@ -218,7 +168,7 @@ static void var_backward(int kind, gb_node *n, const gb_tensor *const *in, const
         (void)ex;                                                                        \
         var_backward(KIND, n, in, out[0], din, dout[0]);                                 \
     }                                                                                    \
-    const gb_op_def gb_opdef_##ID = {NAME, 1, GB_MAX_NODE_IO, 1, NULL, bc_infer, ID##_fwd, ID##_bwd};
+    const gb_op_def gb_opdef_##ID = {NAME, 1, GB_MAX_NODE_IO, 1, NULL, ew_bcast_infer, ID##_fwd, ID##_bwd};
 
 VAR_OP(MAX, "Max", VAR_MAX)
 VAR_OP(MIN, "Min", VAR_MIN)

@@ -13,7 +13,7 @@
  *   dx_j = dy_j s_j^-beta - 2 alpha beta/size x_j sum_{c: j in win(c)} dy_c x_c s_c^(-beta-1)
  * s is kept in scratch between forward and backward.
  */
-#include "internal.h"
+#include "ops/norm.h"
 
 #include <math.h>
 
@@ -33,7 +33,7 @@ static gb_status in_infer(gb_node *n, const gb_value *const *in, gb_tensor **out
 }
 
 /* Mean and 1/sqrt(var + eps) of one plane. */
-static void plane_stats(const float *x, int64_t P, float eps, float *mean, float *inv) {
+void gb_norm_stats(const float *x, int64_t P, float eps, float *mean, float *inv) {
     double s = 0, q = 0;
     for (int64_t i = 0; i < P; i++) s += x[i];
     double m = P ? s / (double)P : 0;
@@ -52,7 +52,7 @@ static void in_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const 
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x->data + pl * P;
         float *yp = out[0]->data + pl * P, mean, inv;
-        plane_stats(xp, P, n->p.epsilon, &mean, &inv);
+        gb_norm_stats(xp, P, n->p.epsilon, &mean, &inv);
         float a = sc[pl % C] * inv, c = b[pl % C] - mean * a;
         for (int64_t i = 0; i < P; i++) yp[i] = xp[i] * a + c;
     }
@@ -68,7 +68,7 @@ static void in_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor 
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x->data + pl * P, *dy = dout[0]->data + pl * P;
         float mean, inv;
-        plane_stats(xp, P, n->p.epsilon, &mean, &inv);
+        gb_norm_stats(xp, P, n->p.epsilon, &mean, &inv);
         double sdy = 0, sdyx = 0;
         for (int64_t i = 0; i < P; i++) {
             sdy += dy[i];

@@ -183,12 +183,16 @@ static void maxpool2d_forward(float *y, int32_t *arg, const float *x, const pool
     }
 }
 
-/* dx (planes, H, W) += dy routed to the recorded winners. */
-static void maxpool2d_backward(float *dx, const float *dy, const int32_t *arg, const pool_geom *g) {
+/* dx (planes, H, W) += dy routed to the recorded winners; with overwrite,
+ * dx (not zeroed by the engine) is cleared plane by plane first, while the
+ * plane is in cache. */
+static void maxpool2d_backward(float *dx, const float *dy, const int32_t *arg, const pool_geom *g,
+                               int overwrite) {
     int64_t po = g->OH * g->OW;
 #pragma omp parallel for schedule(static) if (g->planes * po > 16384)
     for (int64_t pc = 0; pc < g->planes; pc++) {
         float *dxp = dx + pc * g->H * g->W;
+        if (overwrite) memset(dxp, 0, (size_t)(g->H * g->W) * sizeof *dxp);
         for (int64_t k = pc * po; k < (pc + 1) * po; k++)
             if (arg[k] >= 0) dxp[arg[k]] += dy[k];
     }
@@ -210,7 +214,7 @@ static void maxpool_backward(gb_node *n, const gb_tensor *const *in, const gb_te
     (void)ex;
     if (!din[0]) return;
     pool_geom g = pool_geometry(n, in[0], out[0]);
-    maxpool2d_backward(din[0]->data, dout[0]->data, maxpool_arg(n), &g);
+    maxpool2d_backward(din[0]->data, dout[0]->data, maxpool_arg(n), &g, n->grad_overwrite);
 }
 
 const gb_op_def gb_opdef_MAX_POOL = {"MaxPool", 1, 1, 1, maxpool_init, maxpool_infer,

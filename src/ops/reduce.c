@@ -11,7 +11,7 @@
  * served).
  */
 #include "internal.h"
-#include "ops/index.h"
+#include "ops/reduce.h"
 
 #include <math.h>
 
@@ -58,25 +58,28 @@ static gb_status reduce_axes(gb_node *n, const gb_value *const *in, const gb_ten
     return GB_OK;
 }
 
-static gb_status reduce_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+gb_status gb_reduce_shape(gb_node *n, const gb_value *const *in, gb_tensor *y, int nonempty) {
     const gb_tensor *x = &in[0]->t;
     int64_t ys[GB_MAX_DIMS];
     int keep = 1;
     GB_TRY(reduce_axes(n, in, x, ys, &keep));
-    if (n->p.mode >= RED_MAX)
+    if (nonempty)
         for (int d = 0; d < x->ndim; d++)
             if (n->p.ax[d] && x->shape[d] == 0)
                 return gb_error(GB_ERR_SHAPE, "%s over an empty axis", n->op_type);
     int r = 0;
     for (int d = 0; d < x->ndim; d++)
         if (keep || !n->p.ax[d]) ys[r++] = ys[d];
-    GB_TRY(gb_tensor_resize(out[0], r, ys));
+    return gb_tensor_resize(y, r, ys);
+}
+
+static gb_status reduce_infer(gb_node *n, const gb_value *const *in, gb_tensor **out) {
+    GB_TRY(gb_reduce_shape(n, in, out[0], n->p.mode >= RED_MAX));
     if (n->p.mode >= RED_MAX) n->scratch_need[0] = out[0]->size;
     return GB_OK;
 }
 
-/* A walk over x with operand 0 = x's element, operand 1 = its output slot. */
-static void reduce_walk(const gb_node *n, const gb_tensor *x, idx_walk *w) {
+void gb_reduce_walk(const gb_node *n, const gb_tensor *x, idx_walk *w) {
     int64_t ks[GB_MAX_DIMS];
     idx_walk_init(w, x->ndim, x->shape, 2, NULL);
     idx_strides(x->ndim, x->shape, w->st[0]);
@@ -95,7 +98,7 @@ static void reduce_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *co
     float init = mode == RED_MAX ? -INFINITY : mode == RED_MIN ? INFINITY : 0;
     for (int64_t o = 0; o < out[0]->size; o++) y[o] = init;
     idx_walk w;
-    reduce_walk(n, x, &w);
+    gb_reduce_walk(n, x, &w);
     for (int64_t i = 0; i < x->size; i++, idx_walk_next(&w)) {
         float v = x->data[i], *s = &y[w.off[1]];
         if (mode == RED_MAX) *s = v > *s ? v : *s;
@@ -120,7 +123,7 @@ static void reduce_backward(gb_node *n, const gb_tensor *const *in, const gb_ten
     float scale = mode == RED_MEAN && out[0]->size ? 1.0f / (float)(x->size / out[0]->size) : 1.0f;
     if (mode >= RED_MAX) memset(served, 0, (size_t)out[0]->size * sizeof *served);
     idx_walk w;
-    reduce_walk(n, x, &w);
+    gb_reduce_walk(n, x, &w);
     for (int64_t i = 0; i < x->size; i++, idx_walk_next(&w)) {
         int64_t o = w.off[1];
         if (mode < RED_MAX) {

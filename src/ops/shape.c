@@ -20,11 +20,15 @@ static void copy_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
 
 static void copy_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
                           gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex) {
-    (void)n, (void)in, (void)out, (void)ex;
+    (void)in, (void)out, (void)ex;
     if (!din[0]) return;
     float *dx = din[0]->data;
     const float *dy = dout[0]->data;
     int64_t N = dout[0]->size;
+    if (n->grad_overwrite) { /* dx was not zeroed: this node is its only writer */
+        memcpy(dx, dy, (size_t)N * sizeof *dx);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (N > 65536)
     for (int64_t i = 0; i < N; i++) dx[i] += dy[i];
 }

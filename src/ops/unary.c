@@ -24,11 +24,16 @@ static void relu_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
 
 static void relu_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
                           gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex) {
-    (void)n, (void)in, (void)ex;
+    (void)in, (void)ex;
     if (!din[0]) return;
     const float *y = out[0]->data, *dy = dout[0]->data;
     float *dx = din[0]->data;
     int64_t N = out[0]->size;
+    if (n->grad_overwrite) { /* dx was not zeroed: this node is its only writer */
+#pragma omp parallel for schedule(static) if (N > 65536)
+        for (int64_t i = 0; i < N; i++) dx[i] = y[i] > 0 ? dy[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for schedule(static) if (N > 65536)
     for (int64_t i = 0; i < N; i++) dx[i] += y[i] > 0 ? dy[i] : 0.0f; /* a select: vectorizes */
 }

@@ -86,6 +86,50 @@ class OpsCNN(nn.Module):
         return self.fc(torch.cat([g1, g2, g3], 1))
 
 
+class TinyViT(nn.Module):
+    """A transformer on 4x4 patches, exported at opset 17: LayerNormalization,
+    exact GELU (Erf), multi-head self-attention (MatMul, Transpose, Softmax),
+    a class token broadcast over the batch (Expand on a shape computed from
+    Shape), positional embeddings repeated per example (Tile), an attention
+    mask applied with masked_fill (Where on a constant Equal mask), and a
+    Mish-activated head."""
+
+    def __init__(self, dim=32, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, 17, dim) * 0.5)
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * dim)
+        self.fc2 = nn.Linear(2 * dim, dim)
+        self.ln3 = nn.LayerNorm(dim, eps=1e-3)
+        self.head = nn.Linear(dim, 10)
+        # token i may not attend to token j when (i + 2 j) % 5 == 4 (the class token always sees all)
+        idx = torch.arange(17)
+        self.register_buffer("band", (idx[:, None] + 2 * idx[None, :]) % 5)
+
+    def forward(self, x):  # (N, 3, 16, 16)
+        n = x.shape[0]
+        t = self.patch(x).flatten(2).transpose(1, 2)  # (N, 16, dim)
+        t = torch.cat([self.cls.expand(n, -1, -1), t], 1) + self.pos.repeat(n, 1, 1)
+        h = self.ln1(t)
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        split = lambda a: a.reshape(n, 17, self.heads, -1).transpose(1, 2)  # (N, H, 17, d)
+        q, k, v = split(q), split(k), split(v)
+        s = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
+        mask = (self.band == 4) & (torch.arange(17)[:, None] > 0)
+        s = s.masked_fill(mask, float("-inf"))
+        a = (s.softmax(-1) @ v).transpose(1, 2).reshape(n, 17, -1)
+        t = t + self.proj(a)
+        t = t + self.fc2(F.gelu(self.fc1(self.ln2(t))))
+        z = self.ln3(t)
+        return self.head(F.mish(z[:, 0] + z[:, 1:].mean(1)))
+
+
 def randomize_bn(model):
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -99,24 +143,25 @@ def randomize_bn(model):
 
 
 MODELS = {
-    # name: (constructor, input shape, classes)
+    # name: (constructor, input shape[, opset (default 14)])
     "resnet18": (lambda: torchvision.models.resnet18(weights=None), (2, 3, 224, 224)),
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(weights=None), (2, 3, 224, 224)),
     "squeezenet1_1": (lambda: torchvision.models.squeezenet1_1(weights=None), (2, 3, 224, 224)),
     "small_cnn": (SmallCNN, (4, 3, 32, 32)),
     "ops_cnn": (OpsCNN, (3, 3, 16, 16)),
+    "tiny_vit": (TinyViT, (3, 3, 16, 16), 17),
 }
 
 
 def export(outdir, name):
-    ctor, shape = MODELS[name]
+    ctor, shape, *opset = MODELS[name]
     torch.manual_seed(0)
     model = ctor()
     randomize_bn(model)
     model.eval()
     x = torch.rand(*shape)
     path = os.path.join(outdir, name + ".onnx")
-    torch.onnx.export(model, x, path, opset_version=14, input_names=["image"],
+    torch.onnx.export(model, x, path, opset_version=opset[0] if opset else 14, input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
     xg = x.clone().requires_grad_(True)
     logits = model(xg)

@@ -58,14 +58,16 @@ def dlr_targeted(z, y, t):
 
 
 def objective(name, y, t):
+    # Cross-entropy in float64, as gibbon's (src/attacks/losses.c): in float32
+    # d/dz_y = p_y - 1 rounds to 0 on confident examples.
     if name == "ce":
-        return lambda z: F.cross_entropy(z, y, reduction="none")
+        return lambda z: F.cross_entropy(z.double(), y, reduction="none")
     if name == "dlr":
         return lambda z: dlr(z, y)
     if name == "dlr-t":
         return lambda z: dlr_targeted(z, y, t)
     if name == "ce-t":
-        return lambda z: -F.cross_entropy(z, t, reduction="none")
+        return lambda z: -F.cross_entropy(z.double(), t, reduction="none")
     raise SystemExit(f"unknown loss {name}")
 
 

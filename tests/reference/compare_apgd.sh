@@ -7,8 +7,7 @@
 # (tests/cli_apgd_ref.sh is the small, fast version).
 #   bash tests/reference/compare_apgd.sh [N]          (from the project root)
 # Environment: GIBBON (default build/release/gibbon), MODELS (space-separated;
-# default the shipped model, plus /work/runs/fmnist_cnn_pgd.onnx when it
-# exists), EPS (default 0.1,0.05), ITERS (100), TARGETS (9), VARIANT (paper,
+# default the shipped models: the plain and the PGD-trained CNN), EPS (default 0.1,0.05), ITERS (100), TARGETS (9), VARIANT (paper,
 # or code: the authors' published code's step-size details), OUT.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -20,7 +19,7 @@ TARGETS=${TARGETS:-9}
 VARIANT=${VARIANT:-paper}
 if [ -z "${MODELS:-}" ]; then
   MODELS=models/fmnist_cnn.onnx
-  [ -f /work/runs/fmnist_cnn_pgd.onnx ] && MODELS="$MODELS /work/runs/fmnist_cnn_pgd.onnx"
+  [ -f models/fmnist_cnn_pgd.onnx ] && MODELS="$MODELS models/fmnist_cnn_pgd.onnx"
 fi
 out=${OUT:-out/reference_apgd}
 mkdir -p "$out"

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `mpirun -n 2 gibbon eval --eps`: the MPI build (make MPI=1, binary
+# $GIBBON_MPI, default: $GIBBON's build directory with -mpi appended, as
+# scripts/test.sh builds it) against one process of the same binary:
+#  - 2 ranks write byte-identical examples.csv and x_adv.npy, and the same
+#    eval.json apart from timings and the command line;
+#  - a rank killed mid-evaluation ends the job; rerunning completes it,
+#    reusing the chunks already written, with the identical result;
+#  - a 2-rank run stopped by --time-budget and resumed is identical too;
+#  - settings that differ from the saved state stop every rank (exit 2);
+#  - `gibbon train` under mpirun is refused (not data-parallel yet).
+# Prints SKIP and passes when mpirun or the MPI build is missing.
+set -u
+G=${GIBBON:?set GIBBON to the gibbon binary}
+GM=${GIBBON_MPI:-$(dirname "$G")-mpi/gibbon}
+if ! command -v mpirun >/dev/null || [ ! -x "$GM" ]; then
+  echo "SKIP cli_mpi: no mpirun or no MPI build at $GM (make MPI=1 BUILD=<name>)"
+  exit 0
+fi
+PY=/usr/bin/python3
+M=models/fmnist_cnn.onnx
+tmp=$(mktemp -d)
+bg=""
+trap '[ -n "$bg" ] && kill -9 $bg 2>/dev/null; rm -rf "$tmp"' EXIT
+fails=0
+ok()   { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+MPI=(mpirun -n 2 --oversubscribe --allow-run-as-root)
+N=48 B=6
+E=(eval --model "$M" -n "$N" --batch "$B" --iters 6 --targets 3 --queries 60 --eps 0.05,0.1
+   --attacks apgd-ce,apgd-t,square)
+chunks=$(( (N + B - 1) / B ))
+
+# The same results as one process: every byte of the per-example outputs;
+# eval.json equal once timings and the command line (its --out) are dropped.
+same() { local a=$1 b=$2 f
+  for f in eps_0.05/examples.csv eps_0.05/x_adv.npy eps_0.1/examples.csv eps_0.1/x_adv.npy; do
+    cmp -s "$a/$f" "$b/$f" || { echo "  $f differs"; return 1; }
+  done
+  "$PY" - "$a/eval.json" "$b/eval.json" <<'PYEOF'
+import json, sys
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k not in ("time_s", "grad_evals_per_s", "command")}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+a, b = (strip(json.load(open(p))) for p in sys.argv[1:])
+sys.exit(0 if a == b and a["complete"] else 1)
+PYEOF
+}
+
+"$GM" "${E[@]}" --out "$tmp/one" >"$tmp/one.log" 2>&1 || { fail "1 process"; cat "$tmp/one.log"; }
+if "${MPI[@]}" "$GM" "${E[@]}" --out "$tmp/two" >"$tmp/two.log" 2>&1; then ok "2 ranks run"
+else fail "2 ranks run"; cat "$tmp/two.log"; fi
+grep -q "rank 1 computed" "$tmp/two.log" && grep -q "rank 0 computed" "$tmp/two.log" &&
+  ok "both ranks computed chunks" || fail "a rank computed nothing"
+same "$tmp/one" "$tmp/two" && ok "2 ranks: outputs identical to 1 process" || fail "2 ranks differ from 1 process"
+[ "$(grep -c "wrote .*eval.json" "$tmp/two.log")" = 1 ] && ok "only rank 0 writes eval.json" ||
+  fail "eval.json written $(grep -c "wrote .*eval.json" "$tmp/two.log") times"
+
+# A rank killed (SIGKILL) once the first chunk is saved: mpirun ends the job;
+# the chunks saved are kept and the rerun computes only the rest.
+"${MPI[@]}" "$GM" "${E[@]}" --out "$tmp/kill" >"$tmp/kill.log" 2>&1 &
+bg=$!
+for _ in $(seq 600); do
+  ls "$tmp"/kill/eps_0.05/state/chunk_*.bin >/dev/null 2>&1 && break
+  sleep 0.05
+done
+rank=$(pgrep -P "$bg" | head -1)
+[ -n "$rank" ] && kill -9 "$rank"
+wait "$bg"; rc=$?; bg=""
+saved=$(ls "$tmp"/kill/eps_0.*/state/chunk_*.bin 2>/dev/null | wc -l)
+if [ "$rc" -ne 0 ] && [ "$saved" -ge 1 ] && [ "$saved" -lt $((2 * chunks)) ] && [ ! -e "$tmp/kill/eval.json" ]; then
+  ok "killed rank: job stopped (exit $rc) with $saved of $((2 * chunks)) chunks saved"
+else fail "killed rank: exit $rc, $saved chunks saved"; fi
+"${MPI[@]}" "$GM" "${E[@]}" --out "$tmp/kill" >"$tmp/kill2.log" 2>&1 || { fail "resume after kill"; cat "$tmp/kill2.log"; }
+computed=$(grep -c "computed examples" "$tmp/kill2.log")
+same "$tmp/one" "$tmp/kill" && [ "$computed" -le $((2 * chunks - saved + 2)) ] &&
+  ok "resume after kill: identical, $computed chunks recomputed" || fail "resume after kill ($computed recomputed)"
+
+# --time-budget: each rank finishes one chunk, the job stops incomplete; reruns complete it.
+"${MPI[@]}" "$GM" "${E[@]}" --out "$tmp/tb" --time-budget 0.001 >"$tmp/tb.log" 2>&1
+grep -q '"complete": false' "$tmp/tb/eval.json" 2>/dev/null && grep -q "time budget reached" "$tmp/tb.log" &&
+  ok "time budget stops a 2-rank run incomplete" || { fail "time budget"; cat "$tmp/tb.log"; }
+"${MPI[@]}" "$GM" "${E[@]}" --out "$tmp/tb" >"$tmp/tb2.log" 2>&1
+same "$tmp/one" "$tmp/tb" && ok "resume after time budget: identical" || fail "resume after time budget"
+
+# Other settings on the same --out: rank 0 refuses, and no rank is left waiting.
+timeout 60 "${MPI[@]}" "$GM" "${E[@]}" --iters 7 --out "$tmp/two" >"$tmp/bad.log" 2>&1; rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "other settings" "$tmp/bad.log" &&
+  ok "changed settings: all ranks stop (exit $rc)" || { fail "changed settings (exit $rc)"; cat "$tmp/bad.log"; }
+
+# Data-parallel training is not implemented: refused rather than K copies racing on --out.
+"${MPI[@]}" "$GM" train --arch mlp --data fashion-mnist:test --out "$tmp/m.onnx" >"$tmp/train.log" 2>&1; rc=$?
+[ "$rc" -ne 0 ] && grep -q "not supported under mpirun" "$tmp/train.log" && [ ! -e "$tmp/m.onnx" ] &&
+  ok "train under mpirun refused (exit $rc)" || { fail "train under mpirun (exit $rc)"; cat "$tmp/train.log"; }
+
+[ "$fails" -eq 0 ] && echo "cli_mpi: all passed" || { echo "cli_mpi: $fails failed"; exit 1; }
