@@ -22,7 +22,7 @@ command -v mpirun >/dev/null || { echo "bench_mpi: mpirun missing (apt-get insta
 [ -x "$G" ] || { echo "bench_mpi: $G missing: make -j2 MPI=1" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+export OMP_NUM_THREADS=1 GIBBON_THREADS=1 OMP_WAIT_POLICY=passive
 E=(eval --model "$M" -n "$N" --eps "$EPS" --attacks "$ATTACKS" --iters "$ITERS" --targets "$TARGETS" --batch "$BATCH")
 run() { # run K REP
   local k=$1 f=$tmp/k$1_$2 pre=()

@@ -25,7 +25,7 @@ trap '[ -n "$bg" ] && kill -9 $bg 2>/dev/null; rm -rf "$tmp"' EXIT
 fails=0
 ok()   { echo "ok   $1"; }
 fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+export OMP_NUM_THREADS=1 GIBBON_THREADS=1 OMP_WAIT_POLICY=passive
 MPI=(mpirun -n 2 --oversubscribe --allow-run-as-root)
 N=48 B=6
 E=(eval --model "$M" -n "$N" --batch "$B" --iters 6 --targets 3 --queries 60 --eps 0.05,0.1
