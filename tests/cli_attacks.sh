@@ -7,11 +7,7 @@
 set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
 M=models/fmnist_cnn.onnx
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 N=40
 [ -n "${GIBBON_TEST_SANITIZED:-}" ] && N=12
 

@@ -4,11 +4,7 @@
 # error naming the file or flag, a non-zero exit, no crash, no partial output.
 set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 
 # expect_error NAME PATTERN CMD... : non-zero exit (not a signal), one stderr line matching PATTERN
 expect_error() {

@@ -11,11 +11,7 @@ G=${GIBBON:?set GIBBON to the gibbon binary}
 export GIBBON_THREADS=1
 M=models/fmnist_cnn.onnx
 PY="/usr/bin/python3 tests/oracle_example.py $M"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 N=12
 [ -n "${GIBBON_TEST_SANITIZED:-}" ] && N=4
 D="fashion-mnist:test:$N"

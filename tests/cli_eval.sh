@@ -14,11 +14,7 @@ set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
 M=models/fmnist_cnn.onnx
 PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 N=60
 B=30
 ITERS=10

@@ -5,11 +5,7 @@
 # training, and bad flags refused with one-line errors.
 set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 PY=/usr/bin/python3
 M=models/fmnist_cnn.onnx
 

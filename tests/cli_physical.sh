@@ -7,11 +7,7 @@ set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
 M=models/fmnist_cnn.onnx
 PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 
 if "$G" patch --model "$M" --target Bag --size 0.05,0.1 --steps 3 --batch 8 --samples 1 --grid 4 \
      --data fashion-mnist:train:200 --test-data fashion-mnist:test:60 --transforms "rotate=-10:10,noise=0.01" \

@@ -6,11 +6,7 @@
 set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
 M=models/signs_cnn.onnx
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_cli.sh"
 
 expect_error() {
   local name=$1 pat=$2; shift 2
