@@ -18,11 +18,14 @@
  *
  * Usage: bench_cnn [--batch 128] [--threads 2] [--warmup 3] [--reps 5]
  *                  [--iters 10] [--only train|forward|input_grad] [--profile]
- *                  [--blas-threads N]
+ *                  [--blas-threads N] [--no-fuse]
  * --blas-threads is an experiment: it overrides the OpenBLAS thread count
  * that gb_set_num_threads set (1 since src/core/threads.c stopped OpenBLAS
  * threading; 2 shows what its pthread pool next to OpenMP's costs).
+ * --no-fuse runs Relu and MaxPool as their own nodes (graph/fuse.c), to
+ * measure what the fusion gains.
  */
+#include "internal.h" /* gb_model.no_fuse */
 #include "bench_profile.h"
 
 #include <cblas.h>
@@ -33,7 +36,7 @@
 #include <time.h>
 
 typedef struct bench_opts {
-    int batch, threads, warmup, reps, iters, profile, blas_threads;
+    int batch, threads, warmup, reps, iters, profile, blas_threads, no_fuse;
     const char *only;
 } bench_opts;
 
@@ -175,6 +178,7 @@ static void measure(const char *name, void (*step)(bench_ctx *), bench_ctx *c, c
            name, o->batch, o->threads, o->reps, o->iters, median(ips, o->reps), median(ratio, o->reps),
            total);
     if (o->blas_threads) printf(", \"blas_threads\": %d", o->blas_threads);
+    if (o->no_fuse) printf(", \"no_fuse\": 1");
     print_list("img_per_s_reps", ips, o->reps);
     print_list("cpu_wall_reps", ratio, o->reps);
     printf("}\n");
@@ -194,7 +198,7 @@ static int parse_int(const char *flag, const char *v, int lo) {
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {128, 2, 3, 5, 10, 0, 0, NULL};
+    bench_opts o = {128, 2, 3, 5, 10, 0, 0, 0, NULL};
     const char *env = getenv("GIBBON_PROFILE");
     o.profile = env && *env && strcmp(env, "0") != 0;
     for (int i = 1; i < argc; i++) {
@@ -207,6 +211,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--blas-threads") == 0) o.blas_threads = parse_int(a, v, 1), i++;
         else if (strcmp(a, "--only") == 0 && v) o.only = v, i++;
         else if (strcmp(a, "--profile") == 0) o.profile = 1;
+        else if (strcmp(a, "--no-fuse") == 0) o.no_fuse = 1;
         else {
             fprintf(stderr, "bench_cnn: unknown argument '%s' (see the comment at the top of "
                             "bench/bench_cnn.c)\n", a);
@@ -223,6 +228,7 @@ int main(int argc, char **argv) {
     bench_ctx c = {0};
     check(gb_model_from_zoo("cnn", 1, 28, 28, 10, 1, &c.m), "model");
     gb_model_set_seed(c.m, 2);
+    c.m->no_fuse = o.no_fuse;
     int64_t ls[2] = {o.batch, 10};
     c.x = gb_tensor_new4(o.batch, 1, 28, 28);
     c.grad = gb_tensor_new4(o.batch, 1, 28, 28);

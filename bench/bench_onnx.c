@@ -33,7 +33,7 @@ static double median(double *v, int n) {
 /* One forward with every Conv timed: returns conv seconds, *flops the conv FLOPs. */
 static double conv_time(gb_model *m, const gb_tensor *x, double *flops) {
     gb_model_forward(m, x, NULL); /* plans and warms */
-    gb_exec ex = {0, &m->rng};
+    gb_exec ex = {0, &m->rng, NULL};
     double t = 0;
     *flops = 0;
     for (int i = 0; i < m->nnodes; i++) {

@@ -42,15 +42,21 @@ static double gemm_flop(const gb_node *n, const gb_tensor *const *in, const gb_t
 /* Forward over every node, timing each; mirrors gb_model_forward after
  * planning (which the caller's gb_model_forward already did). */
 static void forward_timed(gb_model *m, node_stat *st) {
-    gb_exec ex = {m->training, &m->rng};
+    gb_exec ex = {m->training, &m->rng, NULL};
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
-        if (n->is_static) continue; /* computed by the planner */
+        if (n->is_static || n->absorbed) continue; /* the planner's, or a fused Conv's */
         const gb_value *vin[GB_MAX_NODE_IO];
         const gb_tensor *tin[GB_MAX_NODE_IO];
         gb_tensor *tout[GB_MAX_NODE_IO];
         gather(m, n, vin, tin);
         for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
+        gb_conv_post post;
+        ex.post = NULL;
+        if (n->fuse_relu) {
+            gb_model_fused_post(m, n, &post);
+            ex.post = &post;
+        }
         double t0 = now();
         gb_ops[n->op]->forward(n, tin, tout, &ex);
         st[i].fwd += now() - t0;
@@ -65,9 +71,10 @@ static void backward_timed(gb_model *m, const gb_tensor *dlogits, gb_grad_mode m
     double t0 = now();
     gb_model_backward_begin(m, dlogits, mode); /* mostly zeroing */
     *zero += now() - t0;
-    gb_exec ex = {m->training, &m->rng};
+    gb_exec ex = {m->training, &m->rng, NULL};
     for (int i = m->nnodes - 1; i >= 0; i--) {
         gb_node *n = &m->nodes[i];
+        if (n->absorbed) continue;
         int out_needed = 0;
         for (int k = 0; k < n->nout; k++) out_needed |= n->out[k] >= 0 && m->vals[n->out[k]].needs_grad;
         if (!out_needed) continue;
@@ -80,6 +87,12 @@ static void backward_timed(gb_model *m, const gb_tensor *dlogits, gb_grad_mode m
         for (int k = 0; k < n->nout; k++) {
             tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
             dout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].grad : NULL;
+        }
+        gb_conv_post post;
+        ex.post = NULL;
+        if (n->fuse_relu) {
+            gb_model_fused_post(m, n, &post);
+            ex.post = &post;
         }
         double t1 = now();
         gb_ops[n->op]->backward(n, tin, tout, din, dout, &ex);

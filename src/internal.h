@@ -135,7 +135,7 @@ typedef struct gb_op_params {
 } gb_op_params;
 
 #define GB_MAX_NODE_IO 8
-#define GB_MAX_SCRATCH 4
+#define GB_MAX_SCRATCH 5
 
 typedef struct gb_node {
     char *name;
@@ -159,12 +159,32 @@ typedef struct gb_node {
      * infer sets scratch_need[k] (floats); the planner allocates. */
     int64_t scratch_need[GB_MAX_SCRATCH];
     gb_tensor scratch[GB_MAX_SCRATCH];
+    /* Plan-time fusion (graph/fuse.c). A Conv whose output only a Relu
+     * reads (and that Relu's output only a 2x2 MaxPool) computes them too,
+     * image by image while the image is in cache: fuse_relu / fuse_pool are
+     * 1 + the absorbed nodes' indices (0: none), and an absorbed node has
+     * absorbed = 1 + the index of the Conv and is skipped by forward and
+     * backward. */
+    int fuse_relu, fuse_pool, absorbed;
 } gb_node;
+
+/* What a fused Conv computes beyond its own output (which it then never
+ * writes): relu(conv) into relu_out, or, with a fused pool, only the 2x2
+ * stride-2 max pool of it into pool_out with the winners' in-plane indices
+ * in pool_arg (MaxPool's own format). Backward reads the gradient of the
+ * last of these, d_out. */
+typedef struct gb_conv_post {
+    gb_tensor *relu_out;
+    gb_tensor *pool_out;
+    int32_t *pool_arg;
+    const gb_tensor *d_out;
+} gb_conv_post;
 
 /* Execution context handed to ops. */
 typedef struct gb_exec {
     int training;
     gb_rng *rng; /* Dropout masks */
+    const gb_conv_post *post; /* a fused Conv's extra outputs, else NULL */
 } gb_exec;
 
 /* One op: ONNX name, arity, and the four functions. din[i] is NULL when input
@@ -207,6 +227,7 @@ struct gb_model {
     int nnodes, cap_nodes;
     int input;  /* value index of the image input */
     int output; /* value index of the logits */
+    int no_fuse; /* run every node on its own (tests compare against fusion) */
     int64_t in_shape[GB_MAX_DIMS]; /* declared input shape, batch may be -1 */
     int in_ndim;
     int training;
@@ -257,6 +278,18 @@ void gb_node_release(gb_node *n);
 gb_status gb_model_finalize(gb_model *m);
 /* Sizes activations and scratch for input shape (ndim, shape). */
 gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape);
+/* graph/fuse.c: decides the fusions of a planned model (sets the nodes'
+ * fuse_relu, fuse_pool and absorbed), and fills a fused Conv's extras. */
+void gb_model_plan_fusion(gb_model *m);
+void gb_model_fused_post(gb_model *m, const gb_node *conv, gb_conv_post *post);
+/* Whether a planned Conv can take a Relu (and MaxPool) in its image loop,
+ * and whether a planned MaxPool is the 2x2 stride-2 kind it can take. */
+int gb_conv_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *w, const gb_tensor *y);
+int gb_maxpool_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *y);
+/* One (H, W) plane's 2x2 stride-2 max pool into (OH, OW) with winners'
+ * in-plane indices (the first maximum on ties). */
+void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW);
 /* The first half of gb_model_backward (shapes already checked): marks the
  * values that need a gradient, zeroes activation gradients (except those
  * a node's backward stores with grad_overwrite), seeds the output's. */

@@ -37,7 +37,7 @@ static inline gb_status direct_op_run(int op, int nin, const int *nd,
     if (s == GB_OK) s = gb_tensor_resize(&dy, y.ndim, y.shape);
     if (s == GB_OK) {
         for (int64_t i = 0; i < dy.size; i++) dy.data[i] = 1;
-        gb_exec ex = {0, NULL};
+        gb_exec ex = {0, NULL, NULL};
         d->forward(&n, tin, yo, &ex);
         const gb_tensor *to[1] = {&y}, *dyo[1] = {&dy};
         d->backward(&n, tin, to, din, dyo, &ex);

@@ -324,7 +324,7 @@ static void test_empty(void) {
         CHECK(y.shape[0] == cases[k].y[0] && y.shape[1] == cases[k].y[1]);
         for (int64_t i = 0; i < y.size; i++) y.data[i] = NAN;
         const gb_tensor *tin[2] = {&va.t, &vb.t};
-        gb_exec ex = {0, NULL};
+        gb_exec ex = {0, NULL, NULL};
         d->forward(&n, tin, yo, &ex);
         int zero = 1;
         for (int64_t i = 0; i < y.size; i++) zero &= y.data[i] == 0;

@@ -61,11 +61,12 @@ gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape) {
             GB_TRY(gb_tensor_resize(&n->scratch[k], 1, sh));
         }
         if (n->is_static) { /* shapes only: computed now, for later nodes' infer (fold.c) */
-            gb_exec ex = {0, &m->rng};
+            gb_exec ex = {0, &m->rng, NULL};
             gb_ops[n->op]->forward(n, tin, tout, &ex);
             gb_node_round_ints(m, n);
         }
     }
+    gb_model_plan_fusion(m);
     m->planned_ndim = ndim;
     memcpy(m->planned, shape, (size_t)ndim * sizeof *shape);
     return GB_OK;
@@ -77,15 +78,21 @@ gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **lo
     /* The input is a borrowed view of x: no copy. */
     in->t.data = x->data;
     in->t.cap = 0;
-    gb_exec ex = {m->training, &m->rng};
+    gb_exec ex = {m->training, &m->rng, NULL};
     for (int i = 0; i < m->nnodes; i++) {
         gb_node *n = &m->nodes[i];
-        if (n->is_static) continue; /* computed by the planner */
+        if (n->is_static || n->absorbed) continue; /* computed by the planner or a fused Conv */
         const gb_value *vin[GB_MAX_NODE_IO];
         const gb_tensor *tin[GB_MAX_NODE_IO];
         gb_tensor *tout[GB_MAX_NODE_IO];
         gather_inputs(m, n, vin, tin);
         for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
+        gb_conv_post post;
+        ex.post = NULL;
+        if (n->fuse_relu) {
+            gb_model_fused_post(m, n, &post);
+            ex.post = &post;
+        }
         gb_ops[n->op]->forward(n, tin, tout, &ex);
     }
     if (logits) *logits = &m->vals[m->output].t;
@@ -162,9 +169,10 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
                         gb_shape_str(outv->t.ndim, outv->t.shape, b, sizeof b));
     }
     gb_model_backward_begin(m, dlogits, mode);
-    gb_exec ex = {m->training, &m->rng};
+    gb_exec ex = {m->training, &m->rng, NULL};
     for (int i = m->nnodes - 1; i >= 0; i--) {
         gb_node *n = &m->nodes[i];
+        if (n->absorbed) continue; /* its Conv does its backward */
         int out_needed = 0;
         for (int k = 0; k < n->nout; k++) out_needed |= n->out[k] >= 0 && m->vals[n->out[k]].needs_grad;
         if (!out_needed) continue;
@@ -177,6 +185,12 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
         for (int k = 0; k < n->nout; k++) {
             tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
             dout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].grad : NULL;
+        }
+        gb_conv_post post;
+        ex.post = NULL;
+        if (n->fuse_relu) {
+            gb_model_fused_post(m, n, &post);
+            ex.post = &post;
         }
         gb_ops[n->op]->backward(n, tin, tout, din, dout, &ex);
     }

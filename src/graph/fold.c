@@ -126,7 +126,7 @@ static gb_status eval_once(gb_model *m, gb_node *n) {
         int64_t sh[1] = {n->scratch_need[k]};
         GB_TRY(gb_tensor_resize(&n->scratch[k], 1, sh));
     }
-    gb_exec ex = {0, &m->rng};
+    gb_exec ex = {0, &m->rng, NULL};
     gb_ops[n->op]->forward(n, tin, tout, &ex);
     gb_node_round_ints(m, n);
     return GB_OK;

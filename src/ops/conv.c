@@ -20,6 +20,11 @@
  * count. Columns are recomputed in backward rather than kept: attacks never
  * need them (dW is skipped) and the recompute is cheap next to the GEMMs.
  *
+ * A Conv fused with the Relu (and 2x2 MaxPool) after it (graph/fuse.c)
+ * applies them to each image's output while it is in cache, and in
+ * backward rebuilds its output gradient from theirs the same way, image by
+ * image, instead of reading whole tensors the separate ops wrote.
+ *
  * 3x3 stride-1 single-group convolutions with enough channels take
  * Winograd's F(2x2, 3x3) instead for the forward pass and the input
  * gradient (conv_winograd.c): 2.25x fewer multiply-adds.
@@ -222,6 +227,70 @@ static double sum_lanes(const float *v, int64_t n) {
     return s;
 }
 
+/* ---- fused Relu and 2x2 MaxPool (graph/fuse.c) --------------------------- */
+
+/* Each thread's slice of scratch[4]: M doubles of bias-gradient sums, then
+ * one image's (M, P) output or output gradient; kept an even number of
+ * floats so every slice's doubles stay aligned. */
+static int64_t fused_slice(const conv_geom *g) {
+    return 2 * g->M + ((g->M * g->P + 1) & ~(int64_t)1);
+}
+
+static float *fused_image_buf(const gb_node *n, const conv_geom *g, int t) {
+    return n->scratch[4].data + t * fused_slice(g) + 2 * g->M;
+}
+
+/* The slice's head is only ever accessed as doubles. */
+static double *fused_bias_sums(const gb_node *n, const conv_geom *g, int t) {
+    return (double *)(void *)(n->scratch[4].data + t * fused_slice(g));
+}
+
+/* Pooled plane size of a fused pool: 2x2 windows, stride 2, no padding. */
+static int64_t pooled(const gb_conv_post *post) {
+    return post->pool_out->shape[2] * post->pool_out->shape[3];
+}
+
+/* Image i's conv output, relu'd into post->relu_out, or pooled and relu'd
+ * into post->pool_out (through ybuf, (M, P) workspace). relu(max) equals
+ * max(relu), and pooling first makes the Relu 4x cheaper. */
+static void fused_forward_image(const gb_conv_post *post, int64_t i, float *ybuf, const float *x,
+                                const float *w, const float *b, float *cols, const conv_geom *g) {
+    float *y = post->pool_out ? ybuf : post->relu_out->data + i * g->M * g->P;
+    conv2d_forward_image(y, x + i * g->C * g->H * g->W, w, b, cols, g);
+    int64_t n = g->M * g->P;
+    if (post->pool_out) {
+        int64_t po = pooled(post), oh = post->pool_out->shape[2], ow = post->pool_out->shape[3];
+        y = post->pool_out->data + i * g->M * po;
+        for (int64_t m = 0; m < g->M; m++)
+            gb_maxpool2x2_plane(y + m * po, post->pool_arg + (i * g->M + m) * po, ybuf + m * g->P,
+                                g->OH, g->OW, oh, ow);
+        n = g->M * po;
+    }
+    for (int64_t q = 0; q < n; q++) y[q] = y[q] > 0 ? y[q] : 0;
+}
+
+/* dy (M, P) = the gradient reaching image i's conv output: the fused
+ * pool's gradient routed to its winners, or the Relu's, and zero where the
+ * Relu was off (a winner's Relu was on exactly when the pooled value is
+ * positive). */
+static void fused_grad_image(float *dy, const gb_conv_post *post, int64_t i, const conv_geom *g) {
+    const float *d = post->d_out->data;
+    if (!post->pool_out) {
+        const float *y = post->relu_out->data + i * g->M * g->P;
+        d += i * g->M * g->P;
+        for (int64_t q = 0; q < g->M * g->P; q++) dy[q] = y[q] > 0 ? d[q] : 0.0f;
+        return;
+    }
+    int64_t po = pooled(post);
+    const float *y = post->pool_out->data + i * g->M * po;
+    const int32_t *arg = post->pool_arg + i * g->M * po;
+    d += i * g->M * po;
+    memset(dy, 0, (size_t)(g->M * g->P) * sizeof *dy);
+    for (int64_t m = 0; m < g->M; m++)
+        for (int64_t k = m * po; k < (m + 1) * po; k++)
+            dy[m * g->P + arg[k]] += y[k] > 0 ? d[k] : 0.0f; /* a select: y's sign is unpredictable */
+}
+
 /* ---- threading ---------------------------------------------------------- */
 
 /* Below this many channels in or out, Winograd loses to im2col: its GEMMs
@@ -235,6 +304,11 @@ static double sum_lanes(const float *v, int64_t n) {
 static int conv_wino(const conv_geom *g) {
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
            g->G == 1 && g->C >= WINO_MIN_CHANNELS && g->M >= WINO_MIN_CHANNELS;
+}
+
+int gb_conv_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *w, const gb_tensor *y) {
+    conv_geom g = conv_geometry(n, x, w, y);
+    return !conv_wino(&g);
 }
 
 /* Runs a planned Winograd convolution over its chunks on up to `want`
@@ -332,12 +406,15 @@ static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
     n->scratch_need[1] = g.direct ? 0 : nt * GB_MAX(cols, wino); /* per-thread column gradients */
     n->scratch_need[2] = nt * M * g.Kg; /* per-thread weight-gradient partials */
     n->scratch_need[3] = wino ? 16 * M * g.C : 0; /* Winograd-transformed weights */
+    /* A fused Conv's per-thread output (forward) or output gradient
+     * (backward) of one image, then its per-thread bias-gradient sums (M
+     * doubles). */
+    n->scratch_need[4] = wino ? 0 : nt * fused_slice(&g);
     return GB_OK;
 }
 
 static void conv_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *const *out,
                          const gb_exec *ex) {
-    (void)ex;
     conv_geom g = conv_geometry(n, in[0], in[1], out[0]);
     const float *x = in[0]->data, *w = in[1]->data;
     const float *b = n->nin > 2 && in[2] ? in[2]->data : NULL;
@@ -351,21 +428,75 @@ static void conv_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
     }
     float *cols = n->scratch[0].data;
     int nt = conv_threads(n, &g);
+    const gb_conv_post *post = ex->post;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < g.N; i++) {
-        float *c = g.direct ? NULL : cols + omp_get_thread_num() * g.K * g.P;
-        conv2d_forward_image(y + i * g.M * g.P, x + i * g.C * g.H * g.W, w, b, c, &g);
+        int t = omp_get_thread_num();
+        float *c = g.direct ? NULL : cols + t * g.K * g.P;
+        if (post)
+            fused_forward_image(post, i, fused_image_buf(n, &g, t), x, w, b, c, &g);
+        else
+            conv2d_forward_image(y + i * g.M * g.P, x + i * g.C * g.H * g.W, w, b, c, &g);
     }
+}
+
+/* dw += the per-thread partial sums, added in thread order. */
+static void add_partials(float *dw, const float *part, int nt, int64_t wsize) {
+#pragma omp parallel for schedule(static) if (wsize > 4096)
+    for (int64_t k = 0; k < wsize; k++) {
+        float s = 0;
+        for (int t = 0; t < nt; t++) s += part[t * wsize + k];
+        dw[k] += s;
+    }
+}
+
+/* Backward of a Conv fused with its Relu (and pool): each image's output
+ * gradient is built in the thread's cache-sized buffer, then used for the
+ * weight, input and bias gradients. */
+static void fused_backward(gb_node *n, const conv_geom *g, const gb_conv_post *post,
+                           const float *x, const float *w, float *dx, float *dw, float *db) {
+    int nt = conv_threads(n, g);
+    int64_t wsize = g->M * g->Kg;
+    float *part = n->scratch[2].data;
+    if (dw) memset(part, 0, (size_t)(nt * wsize) * sizeof *part);
+    for (int t = 0; t < nt; t++) memset(fused_bias_sums(n, g, t), 0, (size_t)g->M * sizeof(double));
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t i = 0; i < g->N; i++) {
+        int t = omp_get_thread_num();
+        float *dy = fused_image_buf(n, g, t);
+        fused_grad_image(dy, post, i, g);
+        if (dx || dw) {
+            float *cols = g->direct ? NULL : n->scratch[0].data + t * g->K * g->P;
+            float *dcols = g->direct ? NULL : n->scratch[1].data + t * g->K * g->P;
+            conv2d_backward_image(dx ? dx + i * g->C * g->H * g->W : NULL,
+                                  dw ? part + t * wsize : NULL, dy, x + i * g->C * g->H * g->W, w,
+                                  cols, dcols, g, n->grad_overwrite);
+        }
+        if (db) {
+            double *sums = fused_bias_sums(n, g, t);
+            for (int64_t m = 0; m < g->M; m++) sums[m] += sum_lanes(dy + m * g->P, g->P);
+        }
+    }
+    if (dw) add_partials(dw, part, nt, wsize);
+    if (db)
+        for (int64_t m = 0; m < g->M; m++) {
+            double s = 0;
+            for (int t = 0; t < nt; t++) s += fused_bias_sums(n, g, t)[m];
+            db[m] += (float)s;
+        }
 }
 
 static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
                           gb_tensor *const *din, const gb_tensor *const *dout, const gb_exec *ex) {
-    (void)ex;
     conv_geom g = conv_geometry(n, in[0], in[1], out[0]);
     const float *x = in[0]->data, *w = in[1]->data, *dy = dout[0]->data;
     float *dx = din[0] ? din[0]->data : NULL;
     float *dw = din[1] ? din[1]->data : NULL;
     float *db = n->nin > 2 && din[2] ? din[2]->data : NULL;
+    if (ex->post) {
+        fused_backward(n, &g, ex->post, x, w, dx, dw, db);
+        return;
+    }
     if (dx && conv_wino(&g)) {
         /* dx += dy convolved with the rotated, channel-swapped kernel at
          * offset 2 - pad: the input gradient as a Winograd convolution. */
@@ -390,14 +521,7 @@ static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tenso
                                   dy + i * g.M * g.P, x + i * g.C * g.H * g.W, w, cols, dcols, &g,
                                   n->grad_overwrite);
         }
-        if (dw) {
-#pragma omp parallel for schedule(static) if (wsize > 4096)
-            for (int64_t k = 0; k < wsize; k++) {
-                float s = 0;
-                for (int t = 0; t < nt; t++) s += part[t * wsize + k];
-                dw[k] += s;
-            }
-        }
+        if (dw) add_partials(dw, part, nt, wsize);
     }
     if (db) {
 #pragma omp parallel for schedule(static) if (g.M >= 8)

@@ -114,32 +114,37 @@ static int maxpool_is_2x2(const pool_geom *g) {
            g->pt == 0 && g->pl == 0 && 2 * g->OH <= g->H && 2 * g->OW <= g->W;
 }
 
+void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW) {
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yr = y + oh * OW;
+        int32_t *ar = arg + oh * OW;
+        int32_t base = (int32_t)(2 * oh * W);
+        for (int64_t ow = 0; ow < OW; ow++) {
+            /* Taps in row-major order; strict > keeps the first maximum. */
+            float best = r0[2 * ow];
+            int32_t at = base + (int32_t)(2 * ow);
+            int take = r0[2 * ow + 1] > best;
+            best = take ? r0[2 * ow + 1] : best;
+            at = take ? base + (int32_t)(2 * ow + 1) : at;
+            take = r1[2 * ow] > best;
+            best = take ? r1[2 * ow] : best;
+            at = take ? base + (int32_t)(W + 2 * ow) : at;
+            take = r1[2 * ow + 1] > best;
+            best = take ? r1[2 * ow + 1] : best;
+            at = take ? base + (int32_t)(W + 2 * ow + 1) : at;
+            yr[ow] = best;
+            ar[ow] = at;
+        }
+    }
+}
+
 static void maxpool2x2_forward(float *y, int32_t *arg, const float *x, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
 #pragma omp parallel for schedule(static) if (g->planes * OH * OW > 16384)
     for (int64_t pc = 0; pc < g->planes; pc++)
-        for (int64_t oh = 0; oh < OH; oh++) {
-            const float *r0 = x + (pc * H + 2 * oh) * W, *r1 = r0 + W;
-            float *yr = y + (pc * OH + oh) * OW;
-            int32_t *ar = arg + (pc * OH + oh) * OW;
-            int32_t base = (int32_t)(2 * oh * W);
-            for (int64_t ow = 0; ow < OW; ow++) {
-                /* Taps in row-major order; strict > keeps the first maximum. */
-                float best = r0[2 * ow];
-                int32_t at = base + (int32_t)(2 * ow);
-                int take = r0[2 * ow + 1] > best;
-                best = take ? r0[2 * ow + 1] : best;
-                at = take ? base + (int32_t)(2 * ow + 1) : at;
-                take = r1[2 * ow] > best;
-                best = take ? r1[2 * ow] : best;
-                at = take ? base + (int32_t)(W + 2 * ow) : at;
-                take = r1[2 * ow + 1] > best;
-                best = take ? r1[2 * ow + 1] : best;
-                at = take ? base + (int32_t)(W + 2 * ow + 1) : at;
-                yr[ow] = best;
-                ar[ow] = at;
-            }
-        }
+        gb_maxpool2x2_plane(y + pc * OH * OW, arg + pc * OH * OW, x + pc * H * W, H, W, OH, OW);
 }
 
 /* y (planes, OH, OW) = window maxima of x (planes, H, W); arg (same shape as
@@ -196,6 +201,11 @@ static void maxpool2d_backward(float *dx, const float *dy, const int32_t *arg, c
         for (int64_t k = pc * po; k < (pc + 1) * po; k++)
             if (arg[k] >= 0) dxp[arg[k]] += dy[k];
     }
+}
+
+int gb_maxpool_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *y) {
+    pool_geom g = pool_geometry(n, x, y);
+    return maxpool_is_2x2(&g);
 }
 
 /* The scratch buffer holds int32 indices; it is only ever accessed as int32. */
