@@ -3,8 +3,10 @@
  * reliability diagrams before and after temperature scaling (T fitted on
  * the first half of the data, measured on the second), and max-softmax and
  * energy OOD scores with their AUROC against uniform noise, inverted and
- * upside-down images made from the evaluation half, and (--adv-eps, in
- * eval_confidence_adv.c) the same questions on FGSM examples. */
+ * upside-down images made from the evaluation half and, for one-channel
+ * square inputs, the synthetic road signs in greyscale, and (--adv-eps, in
+ * eval_confidence_adv.c) the same questions on FGSM examples. Every file is
+ * written atomically (temporary + rename). */
 #include "cli.h"
 #include "eval_confidence_adv.h"
 #include "eval_robust.h"
@@ -12,6 +14,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "internal.h" /* gb_atomic_file */
 
 /* Logits of m on images x (N, C, H, W) into *out (N, K), batch by batch. */
 static gb_status logits_of(gb_model *m, const gb_tensor *x, int batch, gb_tensor **out) {
@@ -49,9 +53,38 @@ static gb_tensor rows(const gb_tensor *t, int64_t start, int64_t n) {
     return v;
 }
 
+enum { OOD_NOISE, OOD_INVERTED, OOD_UPSIDE_DOWN, OOD_SIGNS_GREY, NOOD };
+static const char *const ood_names[NOOD] = {"uniform-noise", "inverted", "upside-down", "signs-grey"};
+
+/* OOD set o (N, C, H, W) into ood, made from the in-distribution images x
+ * or, for the signs, rendered from seed. Returns 1 if the set does not fit
+ * these images (the signs need one square channel), -1 on a library error. */
+static int make_ood(int o, const gb_tensor *x, gb_rng *rng, uint64_t seed, gb_tensor *ood) {
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    if (o == OOD_SIGNS_GREY) {
+        if (C != 1 || H != W || H > GB_SIGNS_MAX_SIZE) return 1;
+        gb_signs_params p = gb_signs_default_params();
+        p.seed = seed;
+        gb_tensor *t;
+        if (gb_signs_grey(&p, N, (int)H, &t)) return -1;
+        memcpy(ood->data, t->data, (size_t)t->size * sizeof *t->data);
+        gb_tensor_free(t);
+        return 0;
+    }
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < H; i++)
+                for (int64_t j = 0; j < W; j++) {
+                    float *dst = ood->data + ((b * C + c) * H + i) * W + j;
+                    if (o == OOD_NOISE) *dst = gb_rng_uniform(rng);
+                    else if (o == OOD_INVERTED) *dst = 1 - x->data[((b * C + c) * H + i) * W + j];
+                    else *dst = x->data[((b * C + c) * H + (H - 1 - i)) * W + j];
+                }
+    return 0;
+}
+
 static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *out, uint64_t seed, float adv_eps) {
-    enum { BINS = 15, NOOD = 3 };
-    const char *ood_names[NOOD] = {"uniform-noise", "inverted", "upside-down"};
+    enum { BINS = 15 };
     const int64_t N = d->n, nfit = N / 2, neval = N - nfit;
     if (nfit < 1 || neval < 1) {
         fprintf(stderr, "gibbon eval: --confidence needs at least 2 examples (half fit T, half measure)\n");
@@ -67,6 +100,7 @@ static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *o
     int *pred = malloc((size_t)N * sizeof(int)), *ok = malloc((size_t)N * sizeof(int));
     int rc = 0;
     char path[4096];
+    gb_atomic_file af = {0};
     FILE *js = NULL;
     if (!conf || !score || !oscore || !pred || !ok) {
         fprintf(stderr, "gibbon eval: out of memory\n");
@@ -102,12 +136,11 @@ static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *o
     }
     for (int64_t i = 0; i < neval; i++) right += ok[i];
     snprintf(path, sizeof path, "%s/confidence.json", out);
-    js = fopen(path, "w");
-    if (!js) {
-        fprintf(stderr, "gibbon eval: %s: %s\n", path, strerror(errno));
-        rc = 1;
+    if (gb_atomic_open(&af, path)) {
+        rc = cli_fail("");
         goto done;
     }
+    js = af.f;
     fprintf(js, "{\n  \"n_fit\": %lld,\n  \"n_eval\": %lld,\n  \"accuracy\": %.6f,\n  \"bins\": %d,\n",
             (long long)nfit, (long long)neval, (double)right / (double)neval, BINS);
     fprintf(js, "  \"ece\": %.6f,\n  \"temperature\": %.6f,\n  \"ece_scaled\": %.6f,\n  \"ood\": [\n", ece[0],
@@ -125,20 +158,15 @@ static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *o
         rc = cli_fail("");
         goto done;
     }
-    const int64_t C = ood->shape[1], H = ood->shape[2], W = ood->shape[3];
     gb_rng rng;
     gb_rng_seed(&rng, seed, 17);
-    for (int o = 0; o < NOOD; o++) {
-        for (int64_t b = 0; b < neval; b++)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < H; i++)
-                    for (int64_t j = 0; j < W; j++) {
-                        float v = xev.data[((b * C + c) * H + i) * W + j];
-                        float *dst = ood->data + ((b * C + c) * H + i) * W + j;
-                        if (o == 0) *dst = gb_rng_uniform(&rng);
-                        else if (o == 1) *dst = 1 - v;
-                        else *dst = xev.data[((b * C + c) * H + (H - 1 - i)) * W + j];
-                    }
+    for (int o = 0, written = 0; o < NOOD; o++) {
+        int made = make_ood(o, &xev, &rng, seed, ood);
+        if (made < 0) {
+            rc = cli_fail(ood_names[o]);
+            goto done;
+        }
+        if (made) continue;
         double au_msp, au_energy, mean = 0;
         gb_tensor_free(Lo);
         Lo = NULL;
@@ -153,19 +181,21 @@ static int confidence(gb_model *m, const gb_dataset *d, int batch, const char *o
         gb_ood_energy(Lo, 1, oscore);
         gb_auroc(score, neval, oscore, neval, &au_energy);
         printf("%-14s %10.4f %12.4f %14.4f\n", ood_names[o], mean, au_msp, au_energy);
-        fprintf(js, "    {\"set\": \"%s\", \"mean_msp\": %.6f, \"auroc_msp\": %.6f, \"auroc_energy\": %.6f}%s\n",
-                ood_names[o], mean, au_msp, au_energy, o + 1 < NOOD ? "," : "");
+        fprintf(js, "%s    {\"set\": \"%s\", \"mean_msp\": %.6f, \"auroc_msp\": %.6f, \"auroc_energy\": %.6f}",
+                written++ ? ",\n" : "", ood_names[o], mean, au_msp, au_energy);
     }
-    fprintf(js, "  ]");
+    fprintf(js, "\n  ]");
     if (adv_eps > 0 && (rc = eval_confidence_adv(m, &xev, yev, adv_eps, batch, seed, out, js))) goto done;
     fprintf(js, "\n}\n");
-    printf("wrote %s/confidence.json, reliability.svg, reliability_scaled.svg%s\n", out,
-           adv_eps > 0 ? ", reliability_adversarial.svg" : "");
-done:
-    if (js && fclose(js) && !rc) {
-        fprintf(stderr, "gibbon eval: %s/confidence.json: write failed\n", out);
-        rc = 1;
+    js = NULL;
+    if (gb_atomic_commit(&af)) {
+        rc = cli_fail("");
+        goto done;
     }
+    printf("wrote %s/confidence.json, reliability.svg, reliability_scaled.svg%s\n", out,
+           adv_eps > 0 ? ", reliability_adversarial.svg, confidence_hist.svg" : "");
+done:
+    if (js) gb_atomic_abort(&af); /* a failed run leaves no confidence.json, not half of one */
     gb_tensor_free(L);
     gb_tensor_free(Lo);
     gb_tensor_free(ood);
@@ -193,7 +223,7 @@ int cmd_eval(int argc, char **argv) {
                       {"adv-eps", OPT_FLOAT, &adv_eps,
                        "--confidence: also FGSM at this L-inf eps, its calibration and confidence (default 0.1; 0: off)"},
                       {"out", OPT_STR, &out, "output directory (--confidence; --eps: default out/eval)"},
-                      {"seed", OPT_U64, &seed, "seed of the noise OOD set / of the attacks (default 1)"},
+                      {"seed", OPT_U64, &seed, "seed of the noise and signs OOD sets / of the attacks (default 1)"},
                       {"eps", OPT_STR, &ro.eps, "robustness: run the AutoAttack ensemble at these budgets (0.05,0.1)"},
                       {"norm", OPT_STR, &ro.norm, "threat model for --eps: linf (default), l2 or l1"},
                       {"version", OPT_STR, &ro.version, "ensemble: standard (default), plus (restarts) or rand (EOT)"},

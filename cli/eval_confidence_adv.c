@@ -4,14 +4,18 @@
  * runs FGSM at --adv-eps and reports the calibration on the adversarial
  * inputs (ECE, reliability_adversarial.svg), the mean confidence of the
  * clean predictions and of the adversarial predictions that fool the model,
- * and both confidence histograms (10 equal bins) — a model that fails
- * gracefully would be unsure exactly where it is wrong. */
+ * and the confidence histograms (10 equal bins) of the clean predictions, of
+ * all adversarial ones and of those that fool it, in confidence.json and
+ * drawn in confidence_hist.svg — a model that fails gracefully would be
+ * unsure exactly where it is wrong. */
 #include "cli.h"
 
 #include "eval_confidence_adv.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "eval/svg.h"
 
 enum { HBINS = 10, RBINS = 15 };
 
@@ -22,6 +26,35 @@ static void hist(const float *conf, const int *sel, int64_t n, int64_t *h) {
         int b = (int)(conf[i] * HBINS);
         h[b < 0 ? 0 : b >= HBINS ? HBINS - 1 : b]++;
     }
+}
+
+/* The three histograms as fractions of their own series (the fooled ones are
+ * fewer), side by side per bin, into out/confidence_hist.svg atomically. */
+static gb_status hist_svg(const char *path, const int64_t *const h[3], const int64_t count[3], float eps) {
+    static const char *const what[3] = {"clean", "FGSM, all", "FGSM, fooled"};
+    char cat[HBINS][16], grp[3][48], title[96];
+    const char *cats[HBINS], *groups[3];
+    double v[3 * HBINS];
+    for (int b = 0; b < HBINS; b++) {
+        snprintf(cat[b], sizeof cat[b], "%.1f-%.1f", (double)b / HBINS, (double)(b + 1) / HBINS);
+        cats[b] = cat[b];
+    }
+    for (int g = 0; g < 3; g++) {
+        snprintf(grp[g], sizeof grp[g], "%s (%lld)", what[g], (long long)count[g]);
+        groups[g] = grp[g];
+        for (int b = 0; b < HBINS; b++) v[g * HBINS + b] = count[g] ? (double)h[g][b] / (double)count[g] : 0;
+    }
+    snprintf(title, sizeof title, "Confidence of the prediction, clean vs FGSM at eps = %g", (double)eps);
+    gb_bar_plot bp = {title, "softmax probability of the predicted class", "fraction of the series", cats, HBINS,
+                      groups, 3, v, 0, 720, 320};
+    gb_atomic_file af;
+    GB_TRY(gb_atomic_open(&af, path));
+    gb_status s = gb_svg_bar_plot(af.f, &bp);
+    if (s) {
+        gb_atomic_abort(&af);
+        return s;
+    }
+    return gb_atomic_commit(&af);
 }
 
 static void json_hist(FILE *js, const char *name, const int64_t *h) {
@@ -64,7 +97,7 @@ int eval_confidence_adv(gb_model *m, const gb_tensor *x, const int *y, float eps
         gb_attack_result_free(&r);
     }
     double clean_mean = 0, fooled_mean = 0, ece;
-    int64_t nfooled = 0, right = 0, hc[HBINS], ha[HBINS];
+    int64_t nfooled = 0, right = 0, hc[HBINS], hall[HBINS], ha[HBINS];
     for (int64_t i = 0; i < n; i++) {
         ok[i] = apred[i] == y[i];
         right += ok[i];
@@ -85,7 +118,13 @@ int eval_confidence_adv(gb_model *m, const gb_tensor *x, const int *y, float eps
         goto done;
     }
     hist(cconf, NULL, n, hc);
+    hist(aconf, NULL, n, hall);
     hist(aconf, fooled, n, ha);
+    snprintf(path, sizeof path, "%s/confidence_hist.svg", out);
+    if (hist_svg(path, (const int64_t *const[3]){hc, hall, ha}, (const int64_t[3]){n, n, nfooled}, eps)) {
+        rc = cli_fail("");
+        goto done;
+    }
     printf("FGSM eps %g: accuracy %.4f, ECE %.4f; mean confidence clean %.4f, fooled adversarial %.4f (%lld)\n",
            (double)eps, (double)right / (double)n, ece, clean_mean, fooled_mean, (long long)nfooled);
     fprintf(js, ",\n  \"adversarial\": {\n    \"attack\": \"fgsm\",\n    \"eps\": %g,\n    \"accuracy\": %.6f,\n",
@@ -94,6 +133,8 @@ int eval_confidence_adv(gb_model *m, const gb_tensor *x, const int *y, float eps
             clean_mean, fooled_mean);
     fprintf(js, "    \"fooled\": %lld,\n", (long long)nfooled);
     json_hist(js, "hist_clean", hc);
+    fprintf(js, ",\n");
+    json_hist(js, "hist_adversarial", hall);
     fprintf(js, ",\n");
     json_hist(js, "hist_fooled", ha);
     fprintf(js, "\n  }");

@@ -313,6 +313,16 @@ gb_status gb_sign_render(const gb_signs_params *p, int64_t index, float *chw, in
  * stickers and patches. mask (size * size, may be NULL) gets the fraction
  * of each pixel covered by the sign. */
 gb_status gb_sign_render_neutral(int cls, int size, float *chw, float *mask);
+/* (src/data/grey.c) Image chw (c, h, w), c = 1 or 3, to out (oh, ow): luma
+ * 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601; c = 1 is kept), then area
+ * resampling (each output pixel the mean over its footprint, partly covered
+ * source pixels weighted by the covered fraction). GB_ERR_ARG on other
+ * channel counts or sizes outside 1..4096. */
+gb_status gb_image_grey_resize(const float *chw, int c, int h, int w, float *out, int oh, int ow);
+/* The first n signs of the set p as greyscale size x size images, (n, 1,
+ * size, size) in a new tensor (an out-of-distribution set for Fashion-MNIST
+ * models); the same images as gb_signs_generate's, converted as above. */
+gb_status gb_signs_grey(const gb_signs_params *p, int64_t n, int size, gb_tensor **out);
 
 /* IDX (optionally gzip-compressed): images (magic 0x803) to (N,1,H,W) floats
  * in [0,1]; labels (0x801). */

@@ -1,7 +1,9 @@
 /* test_confidence.c — calibration and OOD detection on constructed cases
  * with known answers: ECE, AUROC (separable = 1, random ~ 0.5, ties = 0.5),
  * temperature scaling recovering the T that generated the labels, energy
- * and max-softmax scores, the reliability diagram file. */
+ * and max-softmax scores, the reliability diagram file; the greyscale signs
+ * OOD set: BT.601 luma of pure colours, area resampling against block means,
+ * hand-computed fractional weights and the closed-form integral of a ramp. */
 #include <unistd.h>
 
 #include "check.h"
@@ -112,10 +114,91 @@ static void test_scores(void) {
     gb_tensor_free(z);
 }
 
+/* Pure colours keep their luma weights; same size: no resampling. */
+static void test_grey_luma(void) {
+    /* (3, 1, 5): red, green, blue, white, (0.2, 0.4, 0.6) */
+    const float img[15] = {1, 0, 0, 1, 0.2f, 0, 1, 0, 1, 0.4f, 0, 0, 1, 1, 0.6f};
+    const double want[5] = {0.299, 0.587, 0.114, 1.0, 0.299 * 0.2 + 0.587 * 0.4 + 0.114 * 0.6};
+    float out[5];
+    CHECK_OK(gb_image_grey_resize(img, 3, 1, 5, out, 1, 5));
+    for (int i = 0; i < 5; i++) CHECKF(fabs(out[i] - want[i]) < 1e-6, "luma %d: %g, want %g", i, out[i], want[i]);
+    CHECK_OK(gb_image_grey_resize(img, 1, 3, 5, out, 1, 5)); /* one channel: only resampled */
+    CHECK(gb_image_grey_resize(img, 2, 1, 5, out, 1, 5) == GB_ERR_ARG);
+    CHECK(gb_image_grey_resize(img, 3, 1, 5, out, 0, 5) == GB_ERR_ARG);
+}
+
+/* floor(t) integrated from 0 to t: the ramp image x_p = p as a step function. */
+static double ramp_integral(double t) {
+    double f = floor(t);
+    return f * (f - 1) / 2 + f * (t - f);
+}
+
+static void test_grey_area(void) {
+    /* 4x4 -> 2x2 is the mean of each 2x2 block. */
+    float a[16], o[4];
+    for (int i = 0; i < 16; i++) a[i] = (float)((i * 7) % 5);
+    CHECK_OK(gb_image_grey_resize(a, 1, 4, 4, o, 2, 2));
+    for (int bi = 0; bi < 2; bi++)
+        for (int bj = 0; bj < 2; bj++) {
+            int k = 8 * bi + 2 * bj;
+            double m = (a[k] + a[k + 1] + a[k + 4] + a[k + 5]) / 4.0;
+            CHECKF(fabs(o[2 * bi + bj] - m) < 1e-6, "block %d,%d: %g, want %g", bi, bj, o[2 * bi + bj], m);
+        }
+    /* 3 -> 2: each output covers 1.5 pixels, the middle one half each. */
+    const float r[3] = {1, 4, 10};
+    float o2[2];
+    CHECK_OK(gb_image_grey_resize(r, 1, 1, 3, o2, 1, 2));
+    CHECK(fabs(o2[0] - (1 + 0.5 * 4) / 1.5) < 1e-6 && fabs(o2[1] - (0.5 * 4 + 10) / 1.5) < 1e-6);
+    /* 48 -> 28 (the signs to Fashion-MNIST), along both axes: the ramp's mean
+     * over each footprint, from its integral; and the image mean is kept. */
+    enum { S = 48, D = 28 };
+    static float ramp[S * S], out[D * D];
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) ramp[i * S + j] = (float)j;
+    CHECK_OK(gb_image_grey_resize(ramp, 1, S, S, out, D, D));
+    double worst = 0, mean = 0, s = (double)S / D;
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j < D; j++) {
+            double want = (ramp_integral((j + 1) * s) - ramp_integral(j * s)) / s;
+            worst = fmax(worst, fabs(out[i * D + j] - want));
+            mean += out[i * D + j];
+        }
+    CHECKF(worst < 1e-4, "48 -> 28 ramp off by %g", worst);
+    CHECKF(fabs(mean / (D * D) - (S - 1) / 2.0) < 1e-4, "mean %g, want %g", mean / (D * D), (S - 1) / 2.0);
+}
+
+/* The greyscale signs are the colour signs converted; in [0, 1]; seeded. */
+static void test_signs_grey(void) {
+    gb_signs_params p = gb_signs_default_params();
+    p.seed = 3;
+    gb_tensor *t = NULL, *u = NULL;
+    CHECK_OK(gb_signs_grey(&p, 4, 28, &t));
+    if (!t) return;
+    CHECK(t->ndim == 4 && t->shape[0] == 4 && t->shape[1] == 1 && t->shape[2] == 28 && t->shape[3] == 28);
+    static float rgb[3 * GB_SIGNS_DEFAULT_SIZE * GB_SIGNS_DEFAULT_SIZE], g[28 * 28];
+    CHECK_OK(gb_sign_render(&p, 2, rgb, NULL));
+    CHECK_OK(gb_image_grey_resize(rgb, 3, p.size, p.size, g, 28, 28));
+    CHECK(memcmp(g, t->data + 2 * 28 * 28, sizeof g) == 0);
+    float lo = 1, hi = 0;
+    for (int64_t i = 0; i < t->size; i++) lo = fminf(lo, t->data[i]), hi = fmaxf(hi, t->data[i]);
+    CHECKF(lo >= 0 && hi <= 1 && hi - lo > 0.3f, "range [%g, %g]", lo, hi);
+    p.seed = 4;
+    CHECK_OK(gb_signs_grey(&p, 1, 28, &u));
+    CHECK(u && memcmp(u->data, t->data, 28 * 28 * sizeof(float)) != 0);
+    p.size = 8;
+    gb_tensor *bad = NULL;
+    CHECK(gb_signs_grey(&p, 1, 28, &bad) == GB_ERR_ARG && !bad);
+    gb_tensor_free(t);
+    gb_tensor_free(u);
+}
+
 int main(void) {
     RUN(test_ece_known);
     RUN(test_auroc);
     RUN(test_temperature_recovered);
     RUN(test_scores);
+    RUN(test_grey_luma);
+    RUN(test_grey_area);
+    RUN(test_signs_grey);
     CHECK_DONE();
 }
