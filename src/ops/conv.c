@@ -110,12 +110,13 @@ static void tap_zero_sides(float *row, const conv_geom *g, const conv_tap *t) {
 /* cols (K, P) from x (C, H, W); taps that land in the padding read 0. */
 static void im2col(float *cols, const float *x, const conv_geom *g) {
     const int64_t OW = g->OW, sw = g->sw, sh = g->sh;
-    for (int64_t c = 0; c < g->C; c++) {
-        const float *xc = x + c * g->H * g->W;
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
+    /* Channels innermost: a tap's geometry (divisions) is the same for all. */
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            conv_tap t = tap_at(g, i, j);
+            for (int64_t c = 0; c < g->C; c++) {
+                const float *xc = x + c * g->H * g->W;
                 float *row = cols + ((c * g->kh + i) * g->kw + j) * g->P;
-                conv_tap t = tap_at(g, i, j);
                 /* Rows above and below the input are all padding. */
                 memset(row, 0, (size_t)(t.olo * OW) * sizeof *row);
                 memset(row + t.ohi * OW, 0, (size_t)((g->OH - t.ohi) * OW) * sizeof *row);
@@ -142,12 +143,12 @@ static void im2col(float *cols, const float *x, const conv_geom *g) {
  * its side-padding positions zeroed on the flat path. */
 static void col2im_add(float *dx, float *dcols, const conv_geom *g) {
     const int64_t OW = g->OW, sw = g->sw, sh = g->sh;
-    for (int64_t c = 0; c < g->C; c++) {
-        float *dxc = dx + c * g->H * g->W;
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            conv_tap t = tap_at(g, i, j);
+            for (int64_t c = 0; c < g->C; c++) {
+                float *dxc = dx + c * g->H * g->W;
                 float *row = dcols + ((c * g->kh + i) * g->kw + j) * g->P;
-                conv_tap t = tap_at(g, i, j);
                 if (tap_is_flat(g)) {
                     int64_t a, b, shift;
                     tap_flat_range(g, &t, &a, &b, &shift);
