@@ -59,11 +59,15 @@ static gb_status write_patch_grid(const char *path, gb_model *m, const gb_datase
     cli_cell *cells = calloc((size_t)rows * cols, sizeof *cells);
     int *pred = malloc((size_t)rows * cols * sizeof *pred);
     float *conf = malloc((size_t)rows * cols * sizeof *conf);
-    gb_status s = (!x || !cells || !pred || !conf) ? GB_ERR_NOMEM : GB_OK;
+    /* The patched rows' object masks (on-object placement). */
+    float *regions = d->masks ? malloc((size_t)(rows - 1) * cols * H * W * sizeof *regions) : NULL;
+    gb_status s = (!x || !cells || !pred || !conf || (d->masks && !regions)) ? GB_ERR_NOMEM : GB_OK;
     int n = 0;
     for (int64_t i = 0; i < d->n && n < cols && !s; i++) {
         if (d->labels[i] == p->target) continue;
         for (int r = 0; r < rows; r++) memcpy(x->data + ((int64_t)r * cols + n) * D, d->images->data + i * D, (size_t)D * sizeof(float));
+        for (int r = 0; regions && r < rows - 1; r++)
+            memcpy(regions + ((int64_t)r * cols + n) * H * W, d->masks + i * H * W, (size_t)H * W * sizeof(float));
         n++;
     }
     gb_rng rng;
@@ -75,7 +79,7 @@ static gb_status write_patch_grid(const char *path, gb_model *m, const gb_datase
         rest.size = rest.shape[0] * D;
         rest.data = x->data + (int64_t)cols * D;
         rest.cap = 0;
-        s = gb_patch_apply_random(&rest, patch, p, pipe, &rng, &y);
+        s = gb_patch_apply_random(&rest, regions, patch, p, pipe, &rng, &y);
         if (!s) memcpy(rest.data, y.data, (size_t)rest.size * sizeof(float));
     }
     if (!s) s = gb_predict(m, x, pred, conf);
@@ -94,7 +98,7 @@ static gb_status write_patch_grid(const char *path, gb_model *m, const gb_datase
     if (!s) s = cli_write_grid(path, C, H, W, cells, rows, cols, title);
     gb_tensor_free(x);
     gb_tensor_release(&y);
-    free(cells), free(pred), free(conf);
+    free(cells), free(pred), free(conf), free(regions);
     return s;
 }
 
@@ -129,8 +133,9 @@ static gb_status baseline(gb_model *m, const gb_dataset *t, int target, gb_tf_pi
 int cmd_patch(int argc, char **argv) {
     const char *model = NULL, *data = "fashion-mnist:train:10000", *test_data = "fashion-mnist:test:1000";
     const char *out = NULL, *sizes_s = "0.1", *shape = "square", *transforms = "", *target_s = NULL, *init = NULL;
+    const char *placement = "anywhere", *loss_s = "ce";
     int steps = -1, batch = -1, eot = -1, signed_steps = 0, samples = 4, grid = 8;
-    float lr = NAN, jitter = NAN, rotate = NAN, disguise = 0;
+    float lr = NAN, jitter = NAN, rotate = NAN, disguise = 0, kappa = NAN;
     uint64_t seed = 1;
     cli_model_opts mo = {0};
     cli_opt opts[] = {
@@ -143,11 +148,14 @@ int cmd_patch(int argc, char **argv) {
         {"transforms", OPT_STR, &transforms, "EOT transformations after pasting, e.g. rotate=-10:10,brightness=-0.1:0.1"},
         {"jitter", OPT_FLOAT, &jitter, "patch scale jitter (default 0.2: side x [0.8, 1.2])"},
         {"rotate", OPT_FLOAT, &rotate, "patch rotation range in degrees (default 22.5)"},
+        {"placement", OPT_STR, &placement, "anywhere, or sign: centred on the object mask (signs data) (default anywhere)"},
         {"steps", OPT_INT, &steps, "optimizer steps per size (default 300)"},
         {"batch", OPT_INT, &batch, "images per step (default 32)"},
         {"eot", OPT_INT, &eot, "placements per image per step (default 1)"},
         {"lr", OPT_FLOAT, &lr, "Adam learning rate, or the signed step (default 0.05)"},
         {"signed", OPT_FLAG, &signed_steps, "signed-gradient steps instead of Adam"},
+        {"loss", OPT_STR, &loss_s, "ce (log P(target), Brown et al.; default) or cw (target margin capped at --kappa)"},
+        {"kappa", OPT_FLOAT, &kappa, "cw margin to reach (default 5)"},
         {"init", OPT_STR, &init, "start patch: a grey level in [0,1] or a (C,P,P) .npy (default random)"},
         {"disguise", OPT_FLOAT, &disguise, "keep the patch within this L-inf distance of --init"},
         {"samples", OPT_INT, &samples, "placements per test image when measuring (default 4)"},
@@ -179,6 +187,22 @@ int cmd_patch(int argc, char **argv) {
         return 2;
     }
     p.circle = strcmp(shape, "circle") == 0;
+    if (strcmp(placement, "anywhere") && strcmp(placement, "sign")) {
+        fprintf(stderr, "gibbon patch: --placement: '%s' is not anywhere or sign\n", placement);
+        return 2;
+    }
+    p.on_object = strcmp(placement, "sign") == 0;
+    if (gb_loss_parse(loss_s, &p.loss) || (p.loss != GB_LOSS_CE && p.loss != GB_LOSS_CW)) {
+        fprintf(stderr, "gibbon patch: --loss: '%s' is not ce or cw\n", loss_s);
+        return 2;
+    }
+    if (!isnan(kappa)) {
+        if (!(kappa >= 0)) {
+            fprintf(stderr, "gibbon patch: --kappa: %g is not a non-negative number\n", (double)kappa);
+            return 2;
+        }
+        p.kappa = kappa;
+    }
     if (steps >= 0) p.steps = steps;
     if (batch >= 0) p.batch = batch;
     if (eot >= 0) p.eot = eot;
@@ -223,6 +247,12 @@ int cmd_patch(int argc, char **argv) {
     }
     if (cli_check_images(m, d->images) || cli_check_images(m, t->images)) {
         rc = 1;
+        goto done;
+    }
+    if (p.on_object && (!d->masks || !t->masks)) {
+        fprintf(stderr, "gibbon patch: --placement sign: %s has no object masks (only signs:... data sets do)\n",
+                d->masks ? test_data : data);
+        rc = 2;
         goto done;
     }
     int K = gb_model_num_classes(m);
@@ -339,10 +369,13 @@ int cmd_patch(int argc, char **argv) {
     json_str(&j, "transforms", gb_tf_pipeline_spec(pipe));
     json_num(&j, "jitter", p.jitter);
     json_num(&j, "max_rotation_deg", p.max_rot);
+    json_str(&j, "placement", placement);
     json_int(&j, "steps", p.steps);
     json_int(&j, "batch", p.batch);
     json_int(&j, "eot", p.eot);
     json_str(&j, "optimizer", p.signed_steps ? "signed" : "adam");
+    json_str(&j, "loss", gb_loss_name(p.loss));
+    json_num(&j, "kappa", p.kappa);
     json_num(&j, "lr", p.lr);
     json_num(&j, "disguise_eps", p.disguise_eps);
     json_int(&j, "samples_per_test_image", samples);

@@ -269,6 +269,8 @@ typedef struct gb_dataset {
     int64_t n;
     int num_classes;
     char **class_names; /* num_classes strings (may be NULL) */
+    float *masks;       /* (N, H, W) fraction of each pixel the object covers (the
+                           sign, for "signs"), or NULL: where a sticker can go */
 } gb_dataset;
 
 /* Loads "fashion-mnist:train", "fashion-mnist:test" (optionally with
@@ -303,7 +305,7 @@ typedef struct gb_signs_params {
 gb_signs_params gb_signs_default_params(void);
 /* "stop", "speed 50", ...; "?" outside [0, 10). */
 const char *gb_sign_class_name(int k);
-/* n images into a new data set (with class names); GB_ERR_ARG on bad params. */
+/* n images into a new data set (with class names and sign masks); GB_ERR_ARG on bad params. */
 gb_status gb_signs_generate(const gb_signs_params *p, int64_t n, gb_dataset **out);
 /* Image `index` of the set p into chw (3 * size * size floats); *label (may
  * be NULL) gets its class. The same bits as gb_signs_generate's image. */
@@ -1078,6 +1080,11 @@ gb_status gb_patch_paste_backward(const gb_tensor *dy, const gb_tensor *patch, c
  * where the unrotated square fits in the image. Writes the inverse map hinv[9]. */
 void gb_patch_placement(int h, int w, int P, float area, float jitter, float max_rot, gb_rng *rng,
                         float hinv[9]);
+/* The same with the patch centre drawn uniformly among the pixels where
+ * region (h * w, may be NULL: anywhere) is >= 0.5, then shifted the least
+ * that keeps the patch in the image (a sticker on the object). */
+void gb_patch_placement_in(int h, int w, int P, float area, float jitter, float max_rot, const float *region,
+                           gb_rng *rng, float hinv[9]);
 
 /* Masks of h x w pixels in [0,1] (1 = may change). name: "square", "circle"
  * (inscribed disc), "rect" (two sticker bars across the middle, as RP2's
@@ -1120,6 +1127,9 @@ typedef struct gb_patch_params {
     int circle;          /* 1: circular patch, 0: square (0) */
     float jitter;        /* scale jitter around the nominal side (0.2) */
     float max_rot;       /* rotations drawn in [-max_rot, max_rot] degrees (22.5) */
+    int on_object;       /* 1: on the data set's object (gb_dataset.masks; a sticker on the
+                            sign): centres where >= 90% of the unrotated patch covers the
+                            object, or where it covers most; 0: anywhere in the image (0) */
     const char *transforms; /* gb_tf_pipeline spec applied after pasting (NULL/"": none) */
     int steps;           /* optimizer steps (300) */
     int batch;           /* images per step (32); images of the target class are skipped */
@@ -1127,6 +1137,9 @@ typedef struct gb_patch_params {
     int signed_steps;    /* 0: Adam with learning rate lr; 1: patch += lr * sign(grad) */
     float lr;            /* (0.05) */
     float disguise_eps;  /* > 0: keep ||patch - init||_inf <= disguise_eps (needs init) */
+    gb_loss_kind loss;   /* GB_LOSS_CE: Brown et al.'s log P(target) (default); GB_LOSS_CW:
+                            the target margin capped at kappa (stops pushing won placements) */
+    float kappa;         /* (5) */
     const gb_tensor *init; /* (C, P, P) start (NULL: uniform random) */
     uint64_t seed;
     /* Called every step (may be NULL); non-zero stops training. */
@@ -1145,9 +1158,10 @@ void gb_patch_mask(const gb_patch_params *p, int P, float *mask);
 gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params *p,
                          gb_tensor **patch);
 /* Pastes patch at a fresh placement per image of x, then a sample of pipe
- * (may be NULL); y is resized like x. */
-gb_status gb_patch_apply_random(const gb_tensor *x, const gb_tensor *patch, const gb_patch_params *p,
-                                gb_tf_pipeline *pipe, gb_rng *rng, gb_tensor *y);
+ * (may be NULL); y is resized like x. regions (N, H, W): the images' object
+ * masks, used when p->on_object (NULL: anywhere). */
+gb_status gb_patch_apply_random(const gb_tensor *x, const float *regions, const gb_tensor *patch,
+                                const gb_patch_params *p, gb_tf_pipeline *pipe, gb_rng *rng, gb_tensor *y);
 /* Success rate of a patch: over the images of d not of class p->target,
  * `samples` random placements (+ pipe) each, the fraction classified as
  * p->target; *trials (may be NULL) gets the count. */

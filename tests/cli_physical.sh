@@ -55,6 +55,16 @@ bad "patch --size 2"       "--size"       patch --model "$M" --target 1 --size 2
 bad "patch --shape"        "--shape"      patch --model "$M" --target 1 --shape hexagon --out "$tmp/x"
 bad "patch --transforms"   "unknown key"  patch --model "$M" --target 1 --transforms spin=3 --out "$tmp/x"
 bad "patch --target"       "--target"     patch --model "$M" --target Dog --steps 1 --data fashion-mnist:train:50 --test-data fashion-mnist:test:20 --out "$tmp/x"
+bad "patch --placement"    "--placement"  patch --model "$M" --target 1 --placement middle --out "$tmp/x"
+bad "patch --loss"         "--loss"       patch --model "$M" --target 1 --loss dlr --out "$tmp/x"
+bad "patch --kappa"        "--kappa"      patch --model "$M" --target 1 --loss cw --kappa -1 --out "$tmp/x"
+bad "patch sign, no masks" "--placement"  patch --model "$M" --target 1 --placement sign --steps 1 --data fashion-mnist:train:50 --test-data fashion-mnist:test:20 --out "$tmp/x"
+if [ -f models/signs_cnn.onnx ]; then
+  if "$G" patch --model models/signs_cnn.onnx --target "speed 50" --data signs:train:40 --test-data signs:test:20 --size 0.1 \
+       --placement sign --jitter 0 --loss cw --steps 2 --batch 4 --samples 1 --grid 2 --out "$tmp/ps" >"$tmp/ps.log" 2>&1 &&
+     $PY -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['placement']=='sign' and s['loss']=='cw' and s['jitter']==0, s" \
+       "$tmp/ps/summary.json"; then ok "patch --placement sign on signs"; else fail "patch --placement sign"; cat "$tmp/ps.log"; fi
+fi
 bad "sticker --norm"       "--norm"       sticker --model "$M" --norm l7 --out "$tmp/x"
 bad "sticker --transforms" "blur"         sticker --model "$M" --transforms blur=99 --out "$tmp/x"
 "$G" sticker --model "$M" -n 2 --mask /nonexistent/m.png --out "$tmp/x" >/dev/null 2>"$tmp/bad.err"

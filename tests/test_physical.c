@@ -312,6 +312,95 @@ static void test_patch_signs(void) {
     gb_model_free(m);
 }
 
+/* The fraction of the patch's pixels that land on the sign (mask >= 0.5),
+ * over `samples` placements on each of the first 20 images of d: a white
+ * patch pasted into black images marks where it went. */
+static double on_sign_fraction(const gb_dataset *d, const gb_patch_params *p, int samples) {
+    const int H = (int)d->images->shape[2], W = (int)d->images->shape[3], P = gb_patch_side(p->area, H, W);
+    const int n = 20 * samples;
+    gb_tensor *x = gb_tensor_new4(n, 3, H, W), *patch = gb_tensor_new4(1, 3, P, P), y = {0};
+    int64_t ps[3] = {3, P, P};
+    float *reg = malloc((size_t)n * H * W * sizeof *reg);
+    CHECK(x && patch && reg && gb_tensor_resize(patch, 3, ps) == GB_OK);
+    if (!x || !patch || !reg) return 0;
+    for (int64_t k = 0; k < patch->size; k++) patch->data[k] = 1;
+    for (int i = 0; i < n; i++) memcpy(reg + (int64_t)i * H * W, d->masks + (int64_t)(i / samples) * H * W, (size_t)H * W * sizeof(float));
+    gb_rng rng;
+    gb_rng_seed(&rng, 4, 0);
+    double on = 0, all = 0;
+    CHECK_OK(gb_patch_apply_random(x, reg, patch, p, NULL, &rng, &y));
+    for (int i = 0; i < n && y.data; i++)
+        for (int k = 0; k < H * W; k++) {
+            float v = y.data[(int64_t)i * 3 * H * W + k];
+            all += v, on += v * (reg[(int64_t)i * H * W + k] >= 0.5f);
+        }
+    gb_tensor_release(&y);
+    gb_tensor_free(x), gb_tensor_free(patch), free(reg);
+    return all > 0 ? on / all : 0;
+}
+
+/* Brown et al.'s demonstration on the signs: a patch of exactly 10% of the
+ * image (15 x 15 px, no scale jitter, rotation +-22.5 degrees) placed on the
+ * sign (--placement sign: >= 90% of the unrotated square on the sign mask,
+ * or where it overlaps most on signs too small for that) sends >= 80% of
+ * non-target held-out signs to "speed 50" at full length (README: 300 steps,
+ * 83%). Here 60 steps on 1000 signs: measured 80.0% (a flat grey patch at
+ * the same placements 2.5%); asserted >= 70% and grey <= 15%. The placement
+ * itself: 96.3% of the patch's pixels on the sign (asserted >= 90%), 55.4%
+ * when placed anywhere (the signs are large and central). */
+static void test_patch_on_sign(void) {
+    if (access(signs, R_OK) != 0) {
+        printf("  skipped: %s not present\n", signs);
+        return;
+    }
+    gb_model *m;
+    gb_dataset *train, *test, *fm;
+    CHECK_OK(gb_model_load_onnx(signs, &m));
+    CHECK_OK(gb_dataset_load("signs:train:1000", &train));
+    CHECK_OK(gb_dataset_load(sanitized() ? "signs:test:40" : "signs:test:200", &test));
+    CHECK(train->masks && test->masks);
+    /* Every sign mask is a coverage in [0, 1] over a plausible part of the image. */
+    int masks_ok = 1;
+    for (int64_t i = 0; i < test->n && test->masks; i++) {
+        double a = 0;
+        for (int k = 0; k < 48 * 48; k++) {
+            float v = test->masks[i * 48 * 48 + k];
+            masks_ok &= v >= 0 && v <= 1;
+            a += v / (48.0 * 48.0);
+        }
+        masks_ok &= a > 0.02 && a < 0.8;
+    }
+    CHECK(masks_ok);
+    gb_patch_params p = gb_patch_default_params();
+    p.target = 3; /* speed 50 */
+    p.area = 0.1f;
+    p.jitter = 0;
+    p.on_object = 1;
+    p.steps = sanitized() ? 3 : 60;
+    p.lr = 0.1f;
+    double on = on_sign_fraction(test, &p, 8);
+    gb_patch_params q = p;
+    q.on_object = 0;
+    double anywhere = on_sign_fraction(test, &q, 8);
+    printf("  patch pixels on the sign: %.1f%% placed on it, %.1f%% placed anywhere\n", 100 * on, 100 * anywhere);
+    CHECKF(on >= 0.9 && anywhere < 0.75, "on-sign placement: %.3f on the sign (anywhere %.3f)", on, anywhere);
+    gb_tensor *patch = NULL, *grey = NULL;
+    double succ, grey_rate;
+    int64_t trials;
+    patch_vs_grey(m, train, test, &p, "signs patch 10% on the sign", &patch, &grey, &succ, &grey_rate, &trials);
+    if (!sanitized()) CHECKF(succ >= 0.7 && grey_rate <= 0.15, "on-sign patch %.3f (grey %.3f)", succ, grey_rate);
+    /* A data set without object masks cannot place on the object. */
+    CHECK_OK(gb_dataset_load("fashion-mnist:test:20", &fm));
+    gb_tensor *none = NULL;
+    CHECK(gb_patch_train(m, fm, &p, &none) == GB_ERR_ARG && !none);
+    gb_dataset_free(fm);
+    gb_tensor_free(grey);
+    gb_tensor_free(patch);
+    gb_dataset_free(train);
+    gb_dataset_free(test);
+    gb_model_free(m);
+}
+
 int main(void) {
     gb_set_num_threads(2);
     RUN(test_eot_gradient);
@@ -319,5 +408,6 @@ int main(void) {
     RUN(test_glasses_dodging);
     RUN(test_stop_sign);
     RUN(test_patch_signs);
+    RUN(test_patch_on_sign);
     CHECK_DONE();
 }

@@ -301,6 +301,37 @@ static double tv_loss(void *c) {
     return gb_tv(k->img, k->c, k->h, k->w, NULL);
 }
 
+/* gb_patch_placement_in: with no rotation the patch centre (where hinv maps
+ * to (P/2, P/2)) lies in a pixel of the region (a 3x3 block away from the
+ * border), every draw; an empty region falls back to anywhere in the image. */
+static void test_patch_placement_region(void) {
+    const int H = 48, W = 40, P = 6;
+    float region[48 * 40] = {0}, hinv[9];
+    for (int y = 10; y < 13; y++)
+        for (int x = 20; x < 23; x++) region[y * W + x] = 1;
+    gb_rng r;
+    gb_rng_seed(&r, 3, 0);
+    int inside = 0, spread = 0;
+    float first = -1;
+    for (int t = 0; t < 200; t++) {
+        gb_patch_placement_in(H, W, P, 0.02f, 0, 0, region, &r, hinv);
+        /* Unrotated: hinv = [a 0 P/2 - a cx; 0 a P/2 - a cy]. */
+        float cx = (0.5f * P - hinv[2]) / hinv[0], cy = (0.5f * P - hinv[5]) / hinv[4];
+        inside += cx >= 20 && cx <= 23 && cy >= 10 && cy <= 13;
+        if (first < 0) first = cx;
+        spread |= fabsf(cx - first) > 0.5f;
+    }
+    CHECKF(inside == 200 && spread, "region placement: %d of 200 centres in the region", inside);
+    float none[48 * 40] = {0};
+    int far = 0;
+    for (int t = 0; t < 200; t++) {
+        gb_patch_placement_in(H, W, P, 0.02f, 0, 0, none, &r, hinv);
+        float cx = (0.5f * P - hinv[2]) / hinv[0];
+        far += cx < 15 || cx > 28;
+    }
+    CHECKF(far > 50, "empty region: only %d of 200 centres away from the middle", far);
+}
+
 static void test_printability(void) {
     float *pal = NULL;
     int n = 0;
@@ -424,6 +455,7 @@ int main(void) {
     RUN(test_warp_semantics);
     RUN(test_spec);
     RUN(test_patch_paste);
+    RUN(test_patch_placement_region);
     RUN(test_printability);
     RUN(test_masks);
     CHECK_DONE();

@@ -4,7 +4,9 @@
  * (sec. 2, eq. 2), by Adam or signed steps on p's pixels, kept in [0,1] and,
  * disguised, within eps of a starting image in L-inf (sec. 2, last
  * paragraph). The paste is a bilinear warp, so the gradient reaches every
- * patch pixel that lands in the image. */
+ * patch pixel that lands in the image. Placements are anywhere in the image,
+ * as in the paper, or on the object (a sticker on the sign: on the signs
+ * most of the image is clutter the classifier ignores). */
 #include "attacks/physical.h"
 
 #include <math.h>
@@ -19,6 +21,8 @@ gb_patch_params gb_patch_default_params(void) {
     p.batch = 32;
     p.eot = 1;
     p.lr = 0.05f;
+    p.loss = GB_LOSS_CE;
+    p.kappa = 5;
     p.seed = 1;
     return p;
 }
@@ -43,8 +47,59 @@ static gb_status check_params(const gb_patch_params *p, const gb_tensor *x, int 
         return gb_error(GB_ERR_ARG, "patch: target %d is not a class of the model (%d classes)", p->target, K);
     if (p->steps < 0 || p->batch < 1 || p->eot < 1) return gb_error(GB_ERR_ARG, "patch: steps, batch and eot must be positive");
     if (!(p->lr > 0)) return gb_error(GB_ERR_ARG, "patch: learning rate must be positive");
+    if (p->loss != GB_LOSS_CE && p->loss != GB_LOSS_CW) return gb_error(GB_ERR_ARG, "patch: the loss must be ce or cw");
+    if (!(p->kappa >= 0)) return gb_error(GB_ERR_ARG, "patch: kappa must be non-negative");
     if (p->disguise_eps > 0 && !p->init) return gb_error(GB_ERR_ARG, "patch: a disguise needs a starting patch");
     return GB_OK;
+}
+
+/* On-object placement needs the data set's object masks. */
+static gb_status check_regions(const gb_patch_params *p, const gb_dataset *d) {
+    if (p->on_object && !d->masks)
+        return gb_error(GB_ERR_ARG, "patch: placement on the object needs a data set with object masks (e.g. signs)");
+    return GB_OK;
+}
+
+/* Where a sticker of side k = round(side) px can go on the object: the
+ * pixels at which a k x k box centred there has at least min(0.9, best) of
+ * its area on the object mask (best: the largest such fraction in the
+ * image). So the patch sits on the sign rather than over its edge, and on a
+ * sign too small for it, where it overlaps the sign most. fit (h * w) gets
+ * 1 there, else 0; sat is (h + 1) * (w + 1) scratch (a summed-area table). */
+static void object_region(const float *mask, int h, int w, float side, double *sat, float *fit) {
+    const int k = GB_MAX(1, (int)lroundf(side)), W1 = w + 1;
+    for (int x = 0; x <= w; x++) sat[x] = 0;
+    for (int y = 0; y < h; y++) {
+        double row = 0;
+        sat[(y + 1) * W1] = 0;
+        for (int x = 0; x < w; x++) {
+            row += mask[y * w + x];
+            sat[(y + 1) * W1 + x + 1] = sat[y * W1 + x + 1] + row;
+        }
+    }
+    float best = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            /* Box rows/columns [y - k/2, y - k/2 + k), clipped: off-image counts as off the object. */
+            int y0 = GB_MAX(y - k / 2, 0), y1 = GB_MIN(y - k / 2 + k, h);
+            int x0 = GB_MAX(x - k / 2, 0), x1 = GB_MIN(x - k / 2 + k, w);
+            double in = sat[y1 * W1 + x1] - sat[y0 * W1 + x1] - sat[y1 * W1 + x0] + sat[y0 * W1 + x0];
+            fit[y * w + x] = (float)(in / ((double)k * k));
+            best = fmaxf(best, fit[y * w + x]);
+        }
+    float tau = fminf(0.9f, best);
+    for (int i = 0; i < h * w; i++) fit[i] = best > 0 && fit[i] >= tau ? 1.0f : 0.0f;
+}
+
+/* One placement: anywhere, or on the object (object: its (H, W) mask). */
+static void place(const gb_patch_params *p, int H, int W, int P, const float *object, double *sat, float *fit,
+                  gb_rng *rng, float hinv[9]) {
+    const float *reg = NULL;
+    if (p->on_object && object) {
+        object_region(object, H, W, sqrtf(p->area * (float)H * (float)W), sat, fit);
+        reg = fit;
+    }
+    gb_patch_placement_in(H, W, P, p->area, p->jitter, p->max_rot, reg, rng, hinv);
 }
 
 static gb_status parse_pipe(const gb_patch_params *p, gb_tf_pipeline **pipe) {
@@ -53,18 +108,21 @@ static gb_status parse_pipe(const gb_patch_params *p, gb_tf_pipeline **pipe) {
     return gb_tf_pipeline_parse(p->transforms, pipe);
 }
 
-gb_status gb_patch_apply_random(const gb_tensor *x, const gb_tensor *patch, const gb_patch_params *p,
-                                gb_tf_pipeline *pipe, gb_rng *rng, gb_tensor *y) {
+gb_status gb_patch_apply_random(const gb_tensor *x, const float *regions, const gb_tensor *patch,
+                                const gb_patch_params *p, gb_tf_pipeline *pipe, gb_rng *rng, gb_tensor *y) {
     const int64_t N = x->shape[0];
     const int H = (int)x->shape[2], W = (int)x->shape[3], P = (int)patch->shape[1];
     float *hinv = gb_malloc((size_t)GB_MAX(N, 1) * 9 * sizeof *hinv);
     float *mask = gb_malloc((size_t)P * P * sizeof *mask);
     gb_tf_params *params = pipe ? gb_malloc((size_t)GB_MAX(N, 1) * sizeof *params) : NULL;
     gb_tensor pasted = {0};
-    gb_status s = (!hinv || !mask || (pipe && !params)) ? GB_ERR_NOMEM : GB_OK;
+    double *sat = gb_malloc((size_t)(H + 1) * (W + 1) * sizeof *sat);
+    float *fit = gb_malloc((size_t)H * W * sizeof *fit);
+    gb_status s = (!hinv || !mask || !sat || !fit || (pipe && !params)) ? GB_ERR_NOMEM : GB_OK;
     if (!s) {
         gb_patch_mask(p, P, mask);
-        for (int64_t n = 0; n < N; n++) gb_patch_placement(H, W, P, p->area, p->jitter, p->max_rot, rng, hinv + 9 * n);
+        for (int64_t n = 0; n < N; n++)
+            place(p, H, W, P, regions ? regions + n * H * W : NULL, sat, fit, rng, hinv + 9 * n);
         if (pipe) {
             gb_tf_pipeline_sample(pipe, N, H, W, rng, params);
             s = gb_patch_paste_forward(x, patch, mask, hinv, &pasted);
@@ -77,6 +135,8 @@ gb_status gb_patch_apply_random(const gb_tensor *x, const gb_tensor *patch, cons
     gb_free(hinv);
     gb_free(mask);
     gb_free(params);
+    gb_free(sat);
+    gb_free(fit);
     return s;
 }
 
@@ -84,7 +144,9 @@ gb_status gb_patch_evaluate(gb_model *m, const gb_dataset *d, const gb_tensor *p
                             const gb_patch_params *p, gb_tf_pipeline *pipe, int samples,
                             uint64_t seed, double *success, int64_t *trials) {
     GB_TRY(check_params(p, d->images, gb_model_num_classes(m)));
+    GB_TRY(check_regions(p, d));
     const int64_t N = d->n, D = N ? d->images->size / N : 0, B = 256;
+    const int64_t HW = d->images->shape[2] * d->images->shape[3];
     if (samples < 1 || samples > B)
         return gb_error(GB_ERR_ARG, "patch evaluation: samples per image must be in [1, %lld]", (long long)B);
     gb_rng rng;
@@ -92,7 +154,8 @@ gb_status gb_patch_evaluate(gb_model *m, const gb_dataset *d, const gb_tensor *p
     gb_tensor xb = {0}, yb = {0};
     int *pred = gb_malloc((size_t)B * sizeof *pred);
     float *conf = gb_malloc((size_t)B * sizeof *conf);
-    gb_status s = (!pred || !conf) ? GB_ERR_NOMEM : GB_OK;
+    float *reg = p->on_object ? gb_malloc((size_t)(B * HW) * sizeof *reg) : NULL;
+    gb_status s = (!pred || !conf || (p->on_object && !reg)) ? GB_ERR_NOMEM : GB_OK;
     int64_t hit = 0, total = 0, i = 0;
     /* Batches of non-target images, each repeated `samples` times with fresh placements. */
     while (!s && i < N) {
@@ -101,13 +164,15 @@ gb_status gb_patch_evaluate(gb_model *m, const gb_dataset *d, const gb_tensor *p
         s = gb_tensor_resize(&xb, 4, shape);
         for (; !s && i < N && rows + samples <= B; i++) {
             if (d->labels[i] == p->target) continue;
-            for (int k = 0; k < samples; k++, rows++)
+            for (int k = 0; k < samples; k++, rows++) {
                 memcpy(xb.data + rows * D, d->images->data + i * D, (size_t)D * sizeof(float));
+                if (reg) memcpy(reg + rows * HW, d->masks + i * HW, (size_t)HW * sizeof(float));
+            }
         }
         if (s || rows == 0) break;
         xb.shape[0] = rows;
         xb.size = rows * D;
-        s = gb_patch_apply_random(&xb, patch, p, pipe, &rng, &yb);
+        s = gb_patch_apply_random(&xb, reg, patch, p, pipe, &rng, &yb);
         if (!s) s = gb_predict(m, &yb, pred, conf);
         for (int64_t r = 0; r < rows && !s; r++) hit += pred[r] == p->target;
         total += rows;
@@ -117,6 +182,7 @@ gb_status gb_patch_evaluate(gb_model *m, const gb_dataset *d, const gb_tensor *p
     gb_tensor_release(&yb);
     gb_free(pred);
     gb_free(conf);
+    gb_free(reg);
     if (s) return s;
     *success = (double)hit / (double)total;
     if (trials) *trials = total;
@@ -128,6 +194,7 @@ gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params
     *patch_out = NULL;
     const int K = gb_model_num_classes(m);
     GB_TRY(check_params(p, d->images, K));
+    GB_TRY(check_regions(p, d));
     const int64_t N = d->n, D = N ? d->images->size / N : 0;
     const int C = (int)d->images->shape[1], H = (int)d->images->shape[2], W = (int)d->images->shape[3];
     const int P = gb_patch_side(p->area, H, W);
@@ -148,11 +215,13 @@ gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params
     int *ys = gb_malloc((size_t)R * sizeof *ys), *ts = gb_malloc((size_t)R * sizeof *ts);
     int *hits = gb_malloc((size_t)R * sizeof *hits);
     float *obj = gb_malloc((size_t)R * sizeof *obj);
+    double *sat = gb_malloc((size_t)(H + 1) * (W + 1) * sizeof *sat);
+    float *fit = gb_malloc((size_t)H * W * sizeof *fit);
     gb_eot e;
     gb_eot_init(&e, m, pipe, 1);
     gb_status s = GB_OK;
     int64_t bshape[4] = {R, C, H, W}, pshape[3] = {C, P, P};
-    if (!patch || !pool || !mask || !hinv || !m1 || !m2 || !ys || !ts || !hits || !obj) s = GB_ERR_NOMEM;
+    if (!patch || !pool || !mask || !hinv || !m1 || !m2 || !ys || !ts || !hits || !obj || !sat || !fit) s = GB_ERR_NOMEM;
     if (!s) s = gb_tensor_resize(patch, 3, pshape);
     if (!s) s = gb_tensor_resize(&dpatch, 3, pshape);
     if (!s) s = gb_tensor_resize(&xb, 4, bshape);
@@ -175,11 +244,11 @@ gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params
                 memcpy(xb.data + r * D, d->images->data + i * D, (size_t)D * sizeof(float));
                 ys[r] = d->labels[i];
                 ts[r] = p->target;
-                gb_patch_placement(H, W, P, p->area, p->jitter, p->max_rot, &rng, hinv + 9 * r);
+                place(p, H, W, P, d->masks ? d->masks + i * H * W : NULL, sat, fit, &rng, hinv + 9 * r);
             }
         }
         s = gb_patch_paste_forward(&xb, patch, mask, hinv, &pasted);
-        if (!s) s = gb_eot_eval(&e, &pasted, ys, ts, GB_LOSS_CE, 0, &rng, dpasted.data, obj, hits);
+        if (!s) s = gb_eot_eval(&e, &pasted, ys, ts, p->loss, p->kappa, &rng, dpasted.data, obj, hits);
         if (!s) {
             memset(dpatch.data, 0, (size_t)PS * sizeof(float));
             s = gb_patch_paste_backward(&dpasted, patch, mask, hinv, NULL, &dpatch);
@@ -218,6 +287,8 @@ gb_status gb_patch_train(gb_model *m, const gb_dataset *d, const gb_patch_params
     gb_free(ts);
     gb_free(hits);
     gb_free(obj);
+    gb_free(sat);
+    gb_free(fit);
     if (s) {
         gb_tensor_free(patch);
         return s;

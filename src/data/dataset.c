@@ -37,6 +37,7 @@ void gb_dataset_free(gb_dataset *d) {
     if (d->class_names)
         for (int i = 0; i < d->num_classes; i++) gb_free(d->class_names[i]);
     gb_free(d->class_names);
+    gb_free(d->masks);
     gb_free(d);
 }
 

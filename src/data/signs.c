@@ -383,19 +383,19 @@ static void image_rng(gb_rng *r, uint64_t seed, int64_t index) {
     gb_rng_seed(r, z ^ (z >> 31), (uint64_t)index);
 }
 
-static void render_one(const gb_signs_params *p, int64_t index, float *chw) {
+static void render_one(const gb_signs_params *p, int64_t index, float *chw, float *mask) {
     gb_rng r;
     image_rng(&r, p->seed, index);
     scene sc;
     sample_scene(&sc, &r, (int)(index % NCLS), p->size, p->supersample);
-    rasterize(&sc, chw, NULL);
+    rasterize(&sc, chw, mask);
     camera(&sc, &r, chw);
 }
 
 gb_status gb_sign_render(const gb_signs_params *p, int64_t index, float *chw, int *label) {
     GB_TRY(check_params(p));
     if (index < 0) return gb_error(GB_ERR_ARG, "signs: negative image index %lld", (long long)index);
-    render_one(p, index, chw);
+    render_one(p, index, chw, NULL);
     if (label) *label = (int)(index % NCLS);
     return GB_OK;
 }
@@ -426,9 +426,11 @@ gb_status gb_signs_generate(const gb_signs_params *p, int64_t n, gb_dataset **ou
     d->images = gb_tensor_new4(n, 3, p->size, p->size);
     d->labels = gb_malloc((size_t)n * sizeof *d->labels);
     d->class_names = gb_calloc(NCLS, sizeof *d->class_names);
+    /* Where the sign is: the adversarial patch can be confined to it. */
+    d->masks = gb_malloc((size_t)n * (size_t)p->size * (size_t)p->size * sizeof *d->masks);
     d->n = n;
     d->num_classes = NCLS;
-    int ok = d->images && d->labels && d->class_names;
+    int ok = d->images && d->labels && d->class_names && d->masks;
     for (int k = 0; ok && k < NCLS; k++) ok = (d->class_names[k] = gb_strdup(class_names[k])) != NULL;
     if (!ok) {
         gb_dataset_free(d);
@@ -440,7 +442,7 @@ gb_status gb_signs_generate(const gb_signs_params *p, int64_t n, gb_dataset **ou
      * the same bits. */
 #pragma omp parallel for schedule(dynamic, 8)
     for (int64_t i = 0; i < n; i++) {
-        render_one(p, i, data + (size_t)i * stride);
+        render_one(p, i, data + (size_t)i * stride, d->masks + (size_t)i * (size_t)p->size * (size_t)p->size);
         d->labels[i] = (int)(i % NCLS);
     }
     *out = d;

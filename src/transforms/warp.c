@@ -190,13 +190,39 @@ gb_status gb_patch_paste_backward(const gb_tensor *dy, const gb_tensor *patch, c
     return GB_OK;
 }
 
-void gb_patch_placement(int h, int w, int P, float area, float jitter, float max_rot, gb_rng *rng,
-                        float hinv[9]) {
+/* A centre for the patch inside region (h * w, values >= 0.5): rejection
+ * sampling of pixels (objects cover a good part of the image, so a few tries
+ * do), then uniform within the pixel. Returns 0 when no pixel qualifies. */
+static int region_centre(int h, int w, const float *region, gb_rng *rng, float *cx, float *cy) {
+    for (int t = 0; t < 4096; t++) {
+        uint32_t k = gb_rng_below(rng, (uint32_t)(h * w));
+        if (region[k] >= 0.5f) {
+            *cx = (float)(k % (uint32_t)w) + gb_rng_uniform(rng);
+            *cy = (float)(k / (uint32_t)w) + gb_rng_uniform(rng);
+            return 1;
+        }
+    }
+    /* Tiny regions: the first pixel of the largest value, if it qualifies. */
+    int best = 0;
+    for (int k = 1; k < h * w; k++)
+        if (region[k] > region[best]) best = k;
+    if (region[best] < 0.5f) return 0;
+    *cx = (float)(best % w) + 0.5f, *cy = (float)(best / w) + 0.5f;
+    return 1;
+}
+
+void gb_patch_placement_in(int h, int w, int P, float area, float jitter, float max_rot, const float *region,
+                           gb_rng *rng, float hinv[9]) {
     float side = sqrtf(area * (float)h * (float)w) * (1 + jitter * (2 * gb_rng_uniform(rng) - 1));
     float th = max_rot * (2 * gb_rng_uniform(rng) - 1) * 3.14159265f / 180.0f;
-    float half = 0.5f * side;
-    float cx = w > side ? half + gb_rng_uniform(rng) * (w - side) : 0.5f * w;
-    float cy = h > side ? half + gb_rng_uniform(rng) * (h - side) : 0.5f * h;
+    float half = 0.5f * side, cx, cy;
+    if (region && region_centre(h, w, region, rng, &cx, &cy)) {
+        cx = w > side ? fminf(fmaxf(cx, half), (float)w - half) : 0.5f * w;
+        cy = h > side ? fminf(fmaxf(cy, half), (float)h - half) : 0.5f * h;
+    } else {
+        cx = w > side ? half + gb_rng_uniform(rng) * (w - side) : 0.5f * w;
+        cy = h > side ? half + gb_rng_uniform(rng) * (h - side) : 0.5f * h;
+    }
     /* Forward map patch -> image: T(c) R(th) S(side/P) T(-P/2); hinv is its inverse in closed form. */
     float s = P / side, co = cosf(th), si = sinf(th);
     float a = s * co, b = s * si;
@@ -204,4 +230,9 @@ void gb_patch_placement(int h, int w, int P, float area, float jitter, float max
     hinv[0] = a, hinv[1] = b, hinv[2] = 0.5f * P - a * cx - b * cy;
     hinv[3] = -b, hinv[4] = a, hinv[5] = 0.5f * P + b * cx - a * cy;
     hinv[6] = 0, hinv[7] = 0, hinv[8] = 1;
+}
+
+void gb_patch_placement(int h, int w, int P, float area, float jitter, float max_rot, gb_rng *rng,
+                        float hinv[9]) {
+    gb_patch_placement_in(h, w, P, area, jitter, max_rot, NULL, rng, hinv);
 }
