@@ -16,6 +16,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_oracle MODEL.onnx BATCH [BATCH...]\n");
         return 2;
     }
+    /* The thread count the CLI would use (bench_blackbox.sh sets 1). */
+    const char *threads = getenv("GIBBON_THREADS");
+    gb_set_num_threads(threads ? atoi(threads) : 2);
     gb_model *m = NULL;
     gb_dataset *d = NULL;
     gb_oracle *o = NULL;

@@ -8,8 +8,9 @@
  * the per-example counts must add up to the oracle's own counter and stay
  * within the budget. HSJ's result must sit on the decision boundary within
  * its binary-search threshold. Then, on the shipped CNN (release builds),
- * HSJ-L2 with 1,000 queries must come within 2.5x of DeepFool's white-box
- * L2 (measured: 1.98x) and within 2.7x of C&W-L2's (measured: 2.42-2.46x). */
+ * HSJ-L2 with 1,000 queries must come within 2x of C&W-L2's white-box L2
+ * (the issue's bound; median of the per-image ratios, measured 1.95x) and
+ * within 1.8x of DeepFool's (measured 1.63x). */
 #include "check.h"
 #include "gradcheck.h"
 #include "affine_model.h"
@@ -137,10 +138,11 @@ static void test_hsj_linf_affine(void) { run_affine(GB_ATTACK_HSJ, GB_NORM_LINF,
 static void test_boundary_affine(void) { run_affine(GB_ATTACK_BOUNDARY, GB_NORM_L2, 2, 5000, 1.5); }
 
 /* Median over the examples all runs break of a[i] / b[i]; INFINITY if none. */
+enum { WB_N = 16 }; /* images of the white-box comparison */
 static double median_ratio(const gb_attack_result *a, const gb_attack_result *b, const int *y, int n, int *count) {
-    double ratio[8];
+    double ratio[WB_N];
     int k = 0;
-    for (int i = 0; i < n && k < 8; i++) {
+    for (int i = 0; i < n && k < WB_N; i++) {
         if (a->clean_pred[i] != y[i] || !a->success[i] || !b->success[i]) continue;
         ratio[k++] = a->l2[i] / b->l2[i];
     }
@@ -154,24 +156,23 @@ static double median_ratio(const gb_attack_result *a, const gb_attack_result *b,
 }
 
 /* HopSkipJump-L2 with 1,000 label queries against white-box L2 on the
- * shipped CNN, first 8 test images, medians of the per-image ratios:
- *  - DeepFool (overshoot 0.02): measured 1.98x;
+ * shipped CNN, first 16 test images (one batch: HSJ starts from the nearest
+ * batch images of another class), medians of the per-image ratios:
+ *  - DeepFool (overshoot 0.02): measured 1.63x;
  *  - C&W-L2 with 6 binary steps x 500 Adam steps from c = 0.01 instead of
- *    9 x 10,000 from 1e-3 (3x cheaper than the 9 x 1,000 run below, which
- *    takes 40 s): on the first 12 images its L2 is within 3% of the
+ *    9 x 10,000 from 1e-3 (3x cheaper than a 9 x 1,000 run, which takes
+ *    40 s on 12 images): on the first 12 images its L2 is within 3% of the
  *    9 x 1,000 run's on 11 of them (28% on one), so it is C&W's answer, not a
- *    loose upper bound; it must beat DeepFool's median (it does by ~20%).
- *    Measured HSJ / C&W: 2.42-2.46x (2.51x against 9 x 1,000). The issue's 2x is
- *    missed, and not by a bug: the independent PyTorch port of the paper's
- *    algorithm (tests/reference/blackbox_torch.py) ends at the same
- *    distances (README). The bound 2.7 still catches a broken gradient
- *    estimate or step search, which end several times farther. */
+ *    loose upper bound; it must beat DeepFool's median (it does by ~14%).
+ *    Measured HSJ / C&W: 1.95x (the paper's noise start: 2.46x on the first
+ *    8; first 32: 1.90x). The margin to the issue's 2x is small: a broken
+ *    gradient estimate, step search or start ends several times farther. */
 static void test_hsj_vs_whitebox(void) {
-    if (sanitized()) return; /* 8,000 CNN queries and 24,000 C&W steps: release builds only */
+    if (sanitized()) return; /* 16,000 CNN queries and 48,000 C&W steps: release builds only */
     gb_model *m = NULL;
     gb_dataset *d = NULL;
     CHECK_OK(gb_model_load_onnx("models/fmnist_cnn.onnx", &m));
-    CHECK_OK(gb_dataset_load("fashion-mnist:test:8", &d));
+    CHECK_OK(gb_dataset_load("fashion-mnist:test:16", &d));
     if (!m || !d) return;
     gb_attack h = gb_attack_default_params(GB_ATTACK_HSJ), df = gb_attack_default_params(GB_ATTACK_DEEPFOOL);
     gb_attack cw = gb_attack_default_params(GB_ATTACK_CW_L2);
@@ -190,10 +191,10 @@ static void test_hsj_vs_whitebox(void) {
         printf("  hsj-l2 (1000 queries) / deepfool-l2: median %.3f over %d examples\n", vs_df, nd);
         printf("  hsj-l2 (1000 queries) / cw-l2: median %.3f over %d examples (cw / deepfool %.3f)\n", vs_cw, nc,
                cw_df);
-        CHECK(nd >= 6 && nc >= 6);
-        CHECKF(vs_df <= 2.5, "hsj L2 %.3f times deepfool's", vs_df);
+        CHECK(nd >= 14 && nc >= 14);
+        CHECKF(vs_df <= 1.8, "hsj L2 %.3f times deepfool's", vs_df);
         CHECKF(cw_df < 1, "c&w L2 %.3f times deepfool's: not converged", cw_df);
-        CHECKF(vs_cw <= 2.7, "hsj L2 %.3f times c&w's", vs_cw);
+        CHECKF(vs_cw <= 2.0, "hsj L2 %.3f times c&w's", vs_cw);
     }
     gb_attack_result_free(&rh);
     gb_attack_result_free(&rd);

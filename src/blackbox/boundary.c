@@ -1,8 +1,8 @@
 /* boundary.c — the Boundary Attack (Brendel, Rauber & Bethge 2018,
  * "Decision-based adversarial attacks", sec. 3 and alg. 1), L2, with the
  * step rules of the authors' foolbox implementation (BoundaryAttack, v3):
- * starting from an adversarial point (decision.c: noise or, targeted, an
- * image of the target class, blended towards the original), every step of
+ * starting from an adversarial point (decision.c: the nearest batch image of
+ * a successful class, else noise, blended towards the original), every step of
  * example i, at distance r = ||x - x0||:
  *   1. orthogonal step: eta ~ N(0, I), made orthogonal to x - x0 and scaled
  *      to length s_sph * r, then the point x0 + (x - x0 + eta)/sqrt(1 +
@@ -120,7 +120,7 @@ gb_status gb_bb_boundary(gb_bb *q) {
         e->sph_stats.len = SPH_LEN;
         e->src_stats.len = SRC_LEN;
         if (gb_bb_hit(q, i, q->r->clean_pred[i])) continue;
-        s = gb_dec_start(&dec, i, &e->rng, cur + i * D, &e->lab, &e->active);
+        s = gb_dec_start(&dec, i, &e->rng, 1e-3, cur + i * D, &e->lab, &e->active);
         if (!s && e->active) gb_dec_record(&dec, i, cur + i * D, e->lab);
     }
     for (int64_t step = 1; !s; step++) {

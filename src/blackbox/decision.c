@@ -61,48 +61,83 @@ void gb_dec_record(gb_dec *d, int64_t i, const float *x, int lab) {
     gb_bb_set_answer(q, i, NULL, lab);
 }
 
-/* A batch image the oracle labels as example i's target, or -1. */
-static int64_t target_image(const gb_bb *q, int64_t i) {
-    if (!q->t) return -1;
-    for (int64_t j = 0; j < q->N; j++)
-        if (j != i && q->r->clean_pred[j] == q->t[i]) return j;
-    return -1;
+/* Shrinks [*low, *high] (blend weights of s towards x0, *high adversarial
+ * with label *lab) until high - low <= tol, one query per halving. */
+static gb_status blend_search(gb_dec *d, int64_t i, const float *s, double tol, double *low, double *high,
+                              int *lab, float *mid) {
+    const int64_t D = d->q->D;
+    const float *x0 = d->q->x0 + i * D;
+    while (*high - *low > tol && gb_bb_left(d->q, i) > 0) {
+        double m = 0.5 * (*low + *high);
+        for (int64_t k = 0; k < D; k++) mid[k] = (float)((1 - m) * x0[k] + m * s[k]);
+        int adv, l;
+        GB_TRY(gb_dec_ask(d, mid, 1, NULL, i, &adv, &l));
+        if (adv) *high = m, *lab = l;
+        else *low = m;
+    }
+    return GB_OK;
 }
 
-gb_status gb_dec_start(gb_dec *d, int64_t i, gb_rng *rng, float *out, int *lab, int *found) {
+/* Candidates tried from the batch, and the coarse tolerance of their searches. */
+enum { DEC_STARTS = 5 };
+#define DEC_COARSE 1e-2
+
+/* Into j[] (at most DEC_STARTS, count returned) the batch images nearest to
+ * example i whose clean label (the oracle's answer, already paid for) is a
+ * success for i, nearest first. */
+static int batch_starts(const gb_bb *q, int64_t i, int64_t *j) {
+    double dj[DEC_STARTS];
+    int n = 0;
+    for (int64_t c = 0; c < q->N; c++) {
+        if (c == i || !gb_bb_hit(q, i, q->r->clean_pred[c])) continue;
+        double dc = gb_dec_dist(GB_NORM_L2, q->x0 + c * q->D, q->x0 + i * q->D, q->D);
+        int k = n < DEC_STARTS ? n++ : DEC_STARTS;
+        for (; k > 0 && dj[k - 1] > dc; k--) /* insertion into the sorted list */
+            if (k < DEC_STARTS) dj[k] = dj[k - 1], j[k] = j[k - 1];
+        if (k < DEC_STARTS) dj[k] = dc, j[k] = c;
+    }
+    return n;
+}
+
+gb_status gb_dec_start(gb_dec *d, int64_t i, gb_rng *rng, double tol, float *out, int *lab, int *found) {
     gb_bb *q = d->q;
     const int64_t D = q->D;
     const float *x0 = q->x0 + i * D, lo = q->a->clip_min, hi = q->a->clip_max;
-    int adv = 0;
-    *found = 0;
-    int64_t j = target_image(q, i);
-    if (j >= 0) {
-        /* Its label is the oracle's answer on the clean batch: no new query. */
-        memcpy(out, q->x0 + j * D, (size_t)D * sizeof(float));
-        *lab = q->t[i];
-        adv = 1;
-    }
-    const int64_t tries_max = gb_bb_left(q, i) / 2; /* leave half the budget for the attack */
-    for (int64_t tries = 0; !adv && tries < tries_max; tries++) {
-        for (int64_t k = 0; k < D; k++) out[k] = lo + (hi - lo) * gb_rng_uniform(rng);
-        GB_TRY(gb_dec_ask(d, out, 1, NULL, i, &adv, lab));
-    }
-    if (!adv) return GB_OK;
-    *found = 1;
-    /* Binary search on the blend weight of the starting image. */
     float *mid = gb_malloc((size_t)D * sizeof(float));
     if (!mid) return GB_ERR_NOMEM;
-    double low = 0, high = 1;
     gb_status s = GB_OK;
-    while (high - low > 1e-3 && gb_bb_left(q, i) > 0) {
-        double m = 0.5 * (low + high);
-        for (int64_t k = 0; k < D; k++) mid[k] = (float)((1 - m) * x0[k] + m * out[k]);
-        int l;
-        if ((s = gb_dec_ask(d, mid, 1, NULL, i, &adv, &l))) break;
-        if (adv) high = m, *lab = l;
-        else low = m;
+    *found = 0;
+    /* The nearest batch images of a successful class, each blended towards
+     * x0 to DEC_COARSE; the closest blend wins and is refined to tol. */
+    int64_t j[DEC_STARTS], best = -1;
+    int nj = batch_starts(q, i, j);
+    double best_d = INFINITY, best_lo = 0, best_hi = 1;
+    for (int c = 0; c < nj && !s; c++) {
+        const float *xj = q->x0 + j[c] * D;
+        double low = 0, high = 1;
+        int l = q->r->clean_pred[j[c]];
+        s = blend_search(d, i, xj, GB_MAX(tol, DEC_COARSE), &low, &high, &l, mid);
+        double dc = high * gb_dec_dist(GB_NORM_L2, xj, x0, D);
+        if (!s && dc < best_d) best_d = dc, best = j[c], best_lo = low, best_hi = high, *lab = l;
     }
-    for (int64_t k = 0; k < D && !s; k++) out[k] = (float)((1 - high) * x0[k] + high * out[k]);
+    if (best >= 0) {
+        memcpy(out, q->x0 + best * D, (size_t)D * sizeof(float));
+    } else {
+        /* None in the batch: uniform noise, as the paper starts. */
+        const int64_t tries_max = gb_bb_left(q, i) / 2; /* leave half the budget for the attack */
+        int adv = 0;
+        for (int64_t tries = 0; !adv && tries < tries_max && !s; tries++) {
+            for (int64_t k = 0; k < D; k++) out[k] = lo + (hi - lo) * gb_rng_uniform(rng);
+            s = gb_dec_ask(d, out, 1, NULL, i, &adv, lab);
+        }
+        if (!adv || s) {
+            gb_free(mid);
+            return s;
+        }
+    }
+    *found = 1;
+    if (!s) s = blend_search(d, i, out, tol, &best_lo, &best_hi, lab, mid);
+    for (int64_t k = 0; k < D && !s; k++) out[k] = (float)((1 - best_hi) * x0[k] + best_hi * out[k]);
     gb_free(mid);
     return s;
 }

@@ -24,15 +24,19 @@ void gb_dec_free(gb_dec *d);
 gb_status gb_dec_ask(gb_dec *d, const float *xb, int64_t n, const int64_t *idx, int64_t one, int *adv,
                      int *lab);
 
-/* A starting point for example i: an adversarial image far from x0, moved
- * towards x0 by a binary search on the blend (1-a)*x0 + a*s to a < 1e-3 of
- * the boundary (HopSkipJump's initialization, Chen et al. 2020, which the
- * Boundary Attack uses too instead of foolbox's 1000-query line search).
- * s is, targeted, a batch image of the target class the oracle labels as
- * the target (if any), else uniform noise in [lo, hi], drawn until one is
- * adversarial (at most half of the example's queries). out (D) receives the
- * point and *lab its label; *found = 0 when none was found in the budget. */
-gb_status gb_dec_start(gb_dec *d, int64_t i, gb_rng *rng, float *out, int *lab, int *found);
+/* A starting point for example i: an adversarial image s far from x0,
+ * moved towards x0 by a binary search on the blend (1-a)*x0 + a*s until
+ * high - low <= tol (HopSkipJump's initialization, Chen et al. 2020, which
+ * the Boundary Attack uses too instead of foolbox's 1000-query line search).
+ * s is the best of the DEC_STARTS batch images nearest to x0 whose clean
+ * label (already known: no query) is a success for example i (another
+ * class; targeted, the target), each searched coarsely (to 1e-2) and the
+ * closest blend refined, as foolbox's starting_points and the paper's
+ * targeted start use natural images; with none in the batch, uniform noise
+ * in [lo, hi] drawn until one is adversarial (at most half of the example's
+ * queries), the paper's untargeted start. out (D) receives the point and
+ * *lab its label; *found = 0 when none was found in the budget. */
+gb_status gb_dec_start(gb_dec *d, int64_t i, gb_rng *rng, double tol, float *out, int *lab, int *found);
 
 /* Records out (D) with its label as example i's current best. */
 void gb_dec_record(gb_dec *d, int64_t i, const float *x, int lab);

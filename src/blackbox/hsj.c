@@ -3,9 +3,11 @@
  * L-inf, with the authors' defaults (their hsja.py: gamma = 1, 100 initial
  * gradient samples growing as 100*sqrt(t), at most 10^4, geometric step
  * search). Per example, until its query budget is spent:
- *   1. start at an adversarial image blended towards x0 (decision.c), then
- *      binary-search the segment to x0 to within the threshold
- *      theta = gamma / (d^{3/2}) (L2) or gamma / d^2 (L-inf) of the boundary;
+ *   1. start at an adversarial image blended towards x0 (decision.c: the
+ *      nearest batch image of another class, else the paper's uniform
+ *      noise), binary-searched to within the threshold theta = gamma /
+ *      d^{3/2} (L2, directly in decision.c's blend search) or gamma / d^2
+ *      (L-inf, a second search in the clip projection) of the boundary;
  *   2. estimate the boundary's normal at x_t by Monte-Carlo: n unit random
  *      directions u_b (Gaussian for L2, uniform cube for L-inf) at radius
  *      delta_t, phi_b = +1 if x_t + delta_t*u_b is adversarial else -1, and
@@ -14,7 +16,10 @@
  *      delta_t = sqrt(d)*theta*dist_{t-1} (L2) or d*theta*dist_{t-1} (L-inf);
  *   3. step along g (L2) or sign(g) (L-inf) by xi = dist_t / sqrt(t),
  *      halved until the point is adversarial (geometric progression);
- *   4. binary-search back to the boundary, and repeat.
+ *   4. binary-search back to the boundary, and repeat. Each gradient
+ *      estimate leaves its step and binary search their queries (the
+ *      paper's iterations have no budget; an estimate the budget leaves no
+ *      step for would be wasted), so the last one is smaller.
  * Every point kept as the example's result was answered "adversarial" by the
  * oracle; only labels are asked for. */
 #include "blackbox/decision.h"
@@ -130,19 +135,23 @@ static gb_status hsj_one(hsj *h, gb_rng *rng, float *cur, float *g, float *nxt) 
     const int64_t D = h->D, i = h->i;
     const float lo = a->clip_min, hi = a->clip_max;
     int found;
-    GB_TRY(gb_dec_start(&h->dec, i, rng, cur, &h->lab, &found));
+    const int linf = h->norm == GB_NORM_LINF;
+    GB_TRY(gb_dec_start(&h->dec, i, rng, linf ? 1e-3 : h->theta, cur, &h->lab, &found));
     if (!found) return GB_OK;
-    double dist_post, dist;
-    GB_TRY(binary_search(h, cur, &dist_post));
-    dist = gb_dec_dist(h->norm, cur, h->x0, D);
+    double dist_post = 0; /* only read from t = 2 on */
+    if (linf) GB_TRY(binary_search(h, cur, &dist_post));
+    double dist = gb_dec_dist(h->norm, cur, h->x0, D), best = dist;
     gb_dec_record(&h->dec, i, cur, h->lab);
     const double d = (double)D;
     for (int64_t t = 1; gb_bb_left(q, i) > 0; t++) {
         if (a->early_stop && a->eps > 0 && dist <= a->eps) break;
-        double delta = t == 1 ? 0.1 * (hi - lo)
-                              : (h->norm == GB_NORM_LINF ? d * h->theta * dist_post : sqrt(d) * h->theta * dist_post);
+        double delta = t == 1 ? 0.1 * (hi - lo) : (linf ? d : sqrt(d)) * h->theta * dist_post;
         int64_t n = (int64_t)(100 * sqrt((double)t));
-        n = GB_MIN(GB_MIN(n, (int64_t)10000), gb_bb_left(q, i));
+        /* One query at least for the step, and the binary search's count
+         * (L-inf: from dist, the next point's being unknown yet). */
+        int64_t keep = 1 + (int64_t)ceil(log2((linf ? fmax(1.0, dist) : 1.0) / h->theta));
+        n = GB_MIN(GB_MIN(n, (int64_t)10000), gb_bb_left(q, i) - keep);
+        if (n < 1) break;
         GB_TRY(estimate_gradient(h, cur, n, delta, rng, g));
         if (h->norm == GB_NORM_LINF)
             for (int64_t k = 0; k < D; k++) g[k] = (float)((g[k] > 0) - (g[k] < 0));
@@ -163,7 +172,7 @@ static gb_status hsj_one(hsj *h, gb_rng *rng, float *cur, float *g, float *nxt) 
         GB_TRY(binary_search(h, cur, &dist_post));
         double nd = gb_dec_dist(h->norm, cur, h->x0, D);
         /* Keep the closest point seen (a step can, rarely, land farther). */
-        if (nd <= dist) gb_dec_record(&h->dec, i, cur, h->lab);
+        if (nd <= best) gb_dec_record(&h->dec, i, cur, h->lab), best = nd;
         dist = nd;
     }
     return GB_OK;

@@ -31,7 +31,11 @@ void gb_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
     }
     int nt = gb_get_num_threads();
 #ifdef _OPENMP
-    if (omp_in_parallel()) nt = 1;
+    /* Inside any parallel region, also an inactive one (an op's image loop
+     * with if(false), e.g. a batch of 1): libgomp does not pool nested
+     * teams, so a split here would create (and join) a thread per call,
+     * which cost half of a batch-1 query of the shipped CNN. */
+    if (omp_get_level() > 0) nt = 1;
 #else
     nt = 1;
 #endif

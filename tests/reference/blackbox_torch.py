@@ -18,17 +18,22 @@ Square Attack, L-inf (Andriushchenko et al. 2020, Alg. 1 and sec. 3.1):
 
 HopSkipJump, L2 (Chen, Jordan & Wainwright 2020, Alg. 1-2, sec. 4, default
 gamma = 1):
-  init: uniform noise until misclassified, then a binary search on the blend
-  (1-a) x0 + a x_noise to |high - low| <= 1e-3;
-  theta = gamma / d^{3/2}; binary search of the blend towards x0 until
-  (high - low) <= theta; iteration t = 1, 2, ...: delta_t = 0.1 (t = 1) or
-  sqrt(d) theta dist_{t-1}; n_t = min(100 sqrt(t), 10^4) unit Gaussian
+  theta = gamma / d^{3/2}; init: the 5 images of the loaded set nearest to
+  x0 (L2) that the model labels other than y (their labels come from the
+  clean pass: no query), each with a binary search on the blend
+  (1-a) x0 + a x_j to (high - low) <= 1e-2; the smallest a ||x_j - x0||
+  wins and its search goes on to (high - low) <= theta (with no such image:
+  the paper's uniform noise until misclassified, then the same search from
+  [0, 1]); iteration t = 1, 2, ...: delta_t = 0.1 (t = 1) or
+  sqrt(d) theta dist_{t-1}; n_t = min(100 sqrt(t), 10^4, queries left - 1 -
+  ceil(log2(1 / theta))) (the step and the binary search keep their
+  queries; stop below 1) unit Gaussian
   directions u_b, x_t + delta u_b clipped to [0,1], phi_b = +-1 (adversarial
   or not), g = mean((phi - mean phi) u) (eq. 16; mean(phi u) if all phi
   agree), normalized; step xi = dist / sqrt(t) halved until x_t + xi g
   (clipped) is adversarial; binary search again. Every query is counted and
   the attack stops when the budget is spent; the result is the last point
-  on the adversarial side.
+  on the adversarial side closest to x0.
 
   /usr/bin/python3 tests/reference/blackbox_torch.py --model models/fmnist_cnn.onnx \
       --n 100 --attack square --eps 0.1 --queries 1000 --seed 1 --json out.json
@@ -116,26 +121,37 @@ class Oracle:
             return self.model(xb).argmax(1) != self.y
 
 
-def hsj_l2(model, x0, y, budget, gen):
+def hsj_l2(model, x0, y, budget, gen, pool, pool_pred):
     d = x0.numel()
     theta = 1.0 / (math.sqrt(d) * d)
     o = Oracle(model, y, budget)
     best = None
+
+    def blend(p, lo, hi, tol):
+        while hi - lo > tol:
+            m = 0.5 * (lo + hi)
+            if o.adv(((1 - m) * x0 + m * p)[None])[0]:
+                hi = m
+            else:
+                lo = m
+        return lo, hi
+
     try:
-        start = None
+        start, lo, hi, best_d = None, 0.0, 1.0, float("inf")
+        other = (pool_pred != y).nonzero()[:, 0]
+        dj = (pool[other] - x0).flatten(1).norm(dim=1)
+        for j in other[dj.argsort(stable=True)[:5]]:
+            dist_j = (pool[j] - x0).norm().item()
+            l, h = blend(pool[j], 0.0, 1.0, 1e-2)
+            if h * dist_j < best_d:
+                start, lo, hi, best_d = pool[j], l, h, h * dist_j
         while start is None and o.left > budget // 2:  # at most half the budget on the start
             z = torch.rand(x0.shape, generator=gen)
             if o.adv(z[None])[0]:
                 start = z
         if start is None:
             return None, o.used
-        lo, hi = 0.0, 1.0
-        while hi - lo > 1e-3:
-            m = 0.5 * (lo + hi)
-            if o.adv(((1 - m) * x0 + m * start)[None])[0]:
-                hi = m
-            else:
-                lo = m
+        lo, hi = blend(start, lo, hi, theta)
         cur = (1 - hi) * x0 + hi * start
         best = cur
 
@@ -149,14 +165,15 @@ def hsj_l2(model, x0, y, budget, gen):
                     lo = m
             return (1 - hi) * x0 + hi * p
 
-        dist_post = (cur - x0).norm().item()
-        cur = bsearch(cur)
-        best = cur
-        dist = (cur - x0).norm().item()
+        dist_post = 0.0  # only read from t = 2 on
+        dist = best_dist = (cur - x0).norm().item()
+        keep = 1 + math.ceil(math.log2(1 / theta))
         t = 1
         while o.left > 0:
             delta = 0.1 if t == 1 else math.sqrt(d) * theta * dist_post
-            nb = min(int(100 * math.sqrt(t)), 10000, o.left)
+            nb = min(int(100 * math.sqrt(t)), 10000, o.left - keep)
+            if nb < 1:
+                break
             u = torch.randn((nb,) + tuple(x0.shape), generator=gen)
             u = u / u.flatten(1).norm(dim=1)[:, None, None, None]
             pts = (cur + delta * u).clamp(0, 1)
@@ -176,8 +193,8 @@ def hsj_l2(model, x0, y, budget, gen):
             dist_post = (nxt - x0).norm().item()
             cur = bsearch(nxt)
             nd = (cur - x0).norm().item()
-            if nd <= dist:
-                best = cur
+            if nd <= best_dist:
+                best, best_dist = cur, nd
             dist = nd
             t += 1
     except StopIteration:
@@ -221,8 +238,10 @@ def main():
             l2 = []
         else:
             won, q, l2 = [], [], []
+            with torch.no_grad():
+                pred = model(x).argmax(1)
             for i in range(len(xc)):
-                adv, used = hsj_l2(model, xc[i], yc[i], a.queries, gen)
+                adv, used = hsj_l2(model, xc[i], yc[i], a.queries, gen, x, pred)
                 won.append(adv is not None)
                 q.append(used)
                 l2.append((adv - xc[i]).norm().item() if adv is not None else float("inf"))
