@@ -11,7 +11,8 @@ OUT := build/$(BUILD)$(if $(filter clang,$(CC)),-clang,)$(if $(filter 1,$(MPI)),
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE := -std=c11 -D_DEFAULT_SOURCE -fopenmp -Iinclude -Isrc -I$(OUT)/gen -MMD -MP
 ifeq ($(BUILD),asan)
-  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  # -march as in release: the sanitizers then check the AVX2 kernels that ship.
+  OPT := -O1 -g -march=x86-64-v3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDOPT := -fsanitize=address,undefined
 else ifeq ($(BUILD),fuzz)
   # clang only: the library instrumented for libFuzzer (make BUILD=fuzz CC=clang fuzz)
@@ -82,7 +83,7 @@ clean:
 
 # Benchmarks (not part of all/test): make bench → $(OUT)/bench/bench_cnn; bench/run.sh runs them.
 # make bench_onnx → $(OUT)/bench/bench_onnx; bench/bench_onnx.sh runs it.
-BENCH_SRC := $(filter-out bench/bench_onnx.c bench/bench_oracle.c,$(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort))
+BENCH_SRC := $(filter-out bench/bench_onnx.c bench/bench_oracle.c bench/bench_pool.c,$(shell find bench -maxdepth 1 -name '*.c' 2>/dev/null | sort))
 BENCH_OBJ := $(BENCH_SRC:%.c=$(OUT)/obj/%.o)
 
 bench: $(OUT)/bench/bench_cnn
@@ -97,7 +98,14 @@ $(OUT)/bench/bench_onnx: $(OUT)/obj/bench/bench_onnx.o $(OUT)/libgibbon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
-.PHONY: bench bench_onnx
+# make bench_pool → $(OUT)/bench/bench_pool: gb_maxpool2x2_plane ns/output, old loop vs current.
+bench_pool: $(OUT)/bench/bench_pool
+
+$(OUT)/bench/bench_pool: $(OUT)/obj/bench/bench_pool.o $(OUT)/libgibbon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+.PHONY: bench bench_onnx bench_pool
 
 # libFuzzer target over the ONNX loader (tests/fuzz/fuzz_onnx.c; tests/cli_fuzz.sh runs it):
 #   make BUILD=fuzz CC=clang fuzz  ->  build/fuzz-clang/fuzz/fuzz_onnx

@@ -290,6 +290,10 @@ int gb_maxpool_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *y)
  * in-plane indices (the first maximum on ties). */
 void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
                          int64_t OH, int64_t OW);
+/* The same, one output at a time: the fallback without AVX2, and the
+ * reference the AVX2 version is tested and timed against. */
+void gb_maxpool2x2_plane_scalar(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW);
 /* The first half of gb_model_backward (shapes already checked): marks the
  * values that need a gradient, zeroes activation gradients (except those
  * a node's backward stores with grad_overwrite), seeds the output's. */

@@ -1,9 +1,11 @@
 /* test_pool.c — MaxPool, AveragePool, GlobalAveragePool: finite-difference
  * gradient checks (stride != kernel, padding, ceil_mode, dilation,
- * count_include_pad), forward against direct pooling on random shapes, and
- * bad models that must return errors. */
+ * count_include_pad), forward against direct pooling on random shapes, the
+ * 2x2 stride-2 plane kernel (vectorized) against a scalar loop bit for bit
+ * on tie-heavy data, and bad models that must return errors. */
 #include "check.h"
 #include "gradcheck.h"
+#include "internal.h" /* gb_maxpool2x2_plane */
 
 typedef struct pool_cfg {
     int64_t n, c, h, w, kh, kw, sh, sw, dh, dw;
@@ -214,6 +216,61 @@ static void test_maxpool_ties(void) {
     for (int stride = 1; stride <= 2; stride++) check_tie(stride); /* general and 2x2/2 paths */
 }
 
+/* The 2x2 stride-2 plane kernel's contract, written out tap by tap: the
+ * first maximum in row-major order (strict >), so ties and -0.0 vs +0.0
+ * keep the earlier tap and a NaN can only win as the window's first tap. */
+static void ref_plane(float *y, int32_t *arg, const float *x, int64_t W, int64_t OH, int64_t OW) {
+    for (int64_t i = 0; i < OH; i++)
+        for (int64_t j = 0; j < OW; j++) {
+            int64_t win = 2 * i * W + 2 * j;
+            for (int t = 1; t < 4; t++) {
+                int64_t at = 2 * i * W + 2 * j + (t / 2) * W + t % 2;
+                if (x[at] > x[win]) win = at;
+            }
+            y[i * OW + j] = x[win];
+            arg[i * OW + j] = (int32_t)win;
+        }
+}
+
+/* Random H, W in [2, 40] (odd: last row/column unused) with values from a
+ * small set, so that most windows tie, and both zeros; some planes get
+ * NaNs. Plane and outputs are allocated at their exact size so that ASan
+ * sees any read or write past them; values are compared as bits. */
+static void test_maxpool2x2_plane(void) {
+    gb_rng r;
+    gb_rng_seed(&r, 2024, 3);
+    const float vals[6] = {-1.0f, -0.0f, 0.0f, 0.0f, 1.0f, 2.0f};
+    int bad = 0, shapes = 0, nan_planes = 0;
+    for (int iter = 0; iter < 400; iter++) {
+        int64_t H = 2 + gb_rng_below(&r, 39), W = 2 + gb_rng_below(&r, 39);
+        if (iter < 4) H = W = iter < 2 ? 28 : 14; /* the shipped CNN's planes */
+        int64_t OH = H / 2, OW = W / 2, n = OH * OW;
+        float *x = malloc(sizeof(float) * (size_t)(H * W));
+        float *y = malloc(sizeof(float) * (size_t)n), *yr = malloc(sizeof(float) * (size_t)n);
+        int32_t *a = malloc(sizeof(int32_t) * (size_t)n), *ar = malloc(sizeof(int32_t) * (size_t)n);
+        if (!x || !y || !yr || !a || !ar) abort();
+        int with_nan = iter % 5 == 4;
+        nan_planes += with_nan;
+        for (int64_t k = 0; k < H * W; k++) {
+            uint32_t u = gb_rng_below(&r, 64);
+            x[k] = with_nan && u == 0 ? NAN : vals[u % 6];
+            if (iter % 7 == 6 && u >= 48) x[k] = gb_rng_uniform(&r); /* some distinct values */
+        }
+        ref_plane(yr, ar, x, W, OH, OW);
+        for (int impl = 0; impl < 2; impl++) { /* the vectorized one and the fallback */
+            (impl ? gb_maxpool2x2_plane_scalar : gb_maxpool2x2_plane)(y, a, x, H, W, OH, OW);
+            int diff = memcmp(y, yr, sizeof(float) * (size_t)n) != 0 ||
+                       memcmp(a, ar, sizeof(int32_t) * (size_t)n) != 0;
+            CHECKF(!diff, "%lldx%lld, %s: values or indices differ from the reference",
+                   (long long)H, (long long)W, impl ? "scalar" : "default");
+            bad += diff;
+        }
+        shapes++;
+        free(x), free(y), free(yr), free(a), free(ar);
+    }
+    CHECK(bad == 0 && shapes == 400 && nan_planes > 50);
+}
+
 static gb_status try_pool(const char *op, int xnd, const int64_t *xs, void (*attrs)(gb_node *)) {
     gb_rng r;
     gb_rng_seed(&r, 1, 1);
@@ -276,6 +333,7 @@ int main(void) {
     RUN(test_global_avgpool_grad);
     RUN(test_forward_reference);
     RUN(test_maxpool_ties);
+    RUN(test_maxpool2x2_plane);
     RUN(test_bad_models);
     CHECK_DONE();
 }

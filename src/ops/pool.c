@@ -16,6 +16,9 @@
 #include "ops/window.h"
 
 #include <math.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 typedef struct pool_geom {
     int64_t planes, H, W, OH, OW;
@@ -114,15 +117,22 @@ static int maxpool_is_2x2(const pool_geom *g) {
            g->pt == 0 && g->pl == 0 && 2 * g->OH <= g->H && 2 * g->OW <= g->W;
 }
 
-void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
-                         int64_t OH, int64_t OW) {
+/* One (H, W) plane's 2x2 stride-2 pool: y[oh][ow] is the first maximum in
+ * row-major tap order (a = x[2oh][2ow], b = a's right neighbour, then c, d
+ * on the row below) and arg its in-plane index. Each tap replaces the best
+ * so far only if strictly greater, so ties (and -0.0 == +0.0) keep the
+ * earlier tap, and a NaN wins only as tap a (every later compare with it is
+ * false; a NaN in b, c or d is skipped). The scalar loop is the portable
+ * version (and the baseline bench/bench_pool.c times); the AVX2 one follows
+ * exactly the same sequence, so they agree bit for bit, indices included. */
+void gb_maxpool2x2_plane_scalar(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW) {
     for (int64_t oh = 0; oh < OH; oh++) {
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *yr = y + oh * OW;
         int32_t *ar = arg + oh * OW;
         int32_t base = (int32_t)(2 * oh * W);
         for (int64_t ow = 0; ow < OW; ow++) {
-            /* Taps in row-major order; strict > keeps the first maximum. */
             float best = r0[2 * ow];
             int32_t at = base + (int32_t)(2 * ow);
             int take = r0[2 * ow + 1] > best;
@@ -139,6 +149,107 @@ void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int6
         }
     }
 }
+
+#if defined(__AVX2__)
+/* Why vectors: the shipped CNN pools 28x28 -> 14x14 and 14x14 -> 7x7
+ * planes, rows shorter than the vector loop compilers make of the C, which
+ * then runs in its branchy scalar remainder (mispredicted on random data).
+ * Here 8 outputs of a row at a time: two 8-float loads per input row,
+ * split into even (taps a, c) and odd (b, d) columns, then the same three
+ * strict compare-and-select steps as the C, on values and tap offsets.
+ * Masked lanes past the plane load 0 and their results are not stored. */
+
+/* A sliding 8-lane window over this table masks the first n lanes. */
+static const int32_t pool_mask_tbl[32] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, -1, -1, -1, -1, 0,  0,  0,  0,  0,  0,
+                                          0,  0,  0,  0,  0,  0,  0,  0,  0,  0};
+
+/* All-ones in lanes [0, n), for n in [-8, 16] (n <= 0: no lanes). */
+static inline __m256i pool_mask(int64_t n) {
+    return _mm256_loadu_si256((const __m256i *)(const void *)(pool_mask_tbl + 16 - n));
+}
+
+/* best/off := v/voff in the lanes where v > best. maxps(v, best) is
+ * exactly `v > best ? v : best` (the second operand on ties, -0.0 vs +0.0
+ * and NaN). Offsets grow in tap order, so the last tap taken has the
+ * largest: a max keeps it. (Not blendv: gcc adds a vpcmpgtd in front of
+ * each blendv on a compare mask; this is also one dependent op shorter.) */
+static inline void pool_take(__m256 *best, __m256i *off, __m256 v, __m256i voff) {
+    __m256i gt = _mm256_castps_si256(_mm256_cmp_ps(v, *best, _CMP_GT_OQ));
+    *best = _mm256_max_ps(v, *best);
+    *off = _mm256_max_epi32(*off, _mm256_and_si256(gt, voff));
+}
+
+/* Outputs ow..ow+7 of one row from the 16 columns 2ow.. of rows r0, r1
+ * (lo/hi: columns 0-7 and 8-15 of each); at = in-plane index of r0[0]. */
+static inline void pool8(__m256 *val, __m256i *idx, __m256 lo0, __m256 hi0, __m256 lo1,
+                         __m256 hi1, int32_t at, int32_t W) {
+    /* shuffle_ps works within 128-bit halves: lanes hold outputs
+     * 0 1 4 5 2 3 6 7 until the final 64-bit permute. */
+    __m256 a = _mm256_shuffle_ps(lo0, hi0, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 b = _mm256_shuffle_ps(lo0, hi0, _MM_SHUFFLE(3, 1, 3, 1));
+    __m256 c = _mm256_shuffle_ps(lo1, hi1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 d = _mm256_shuffle_ps(lo1, hi1, _MM_SHUFFLE(3, 1, 3, 1));
+    /* Tap offsets: a 0, b 1, c W, d W + 1 (W >= 2). */
+    __m256 best = a;
+    __m256i off = _mm256_setzero_si256();
+    pool_take(&best, &off, b, _mm256_set1_epi32(1));
+    pool_take(&best, &off, c, _mm256_set1_epi32(W));
+    pool_take(&best, &off, d, _mm256_set1_epi32(W + 1));
+    __m256i i = _mm256_add_epi32(off, _mm256_add_epi32(_mm256_set1_epi32(at),
+                                                       _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14)));
+    *val = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xD8));
+    *idx = _mm256_permute4x64_epi64(i, 0xD8);
+}
+
+void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW) {
+    __m256 val;
+    __m256i idx;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yr = y + oh * OW;
+        int32_t *ar = arg + oh * OW;
+        int32_t base = (int32_t)(2 * oh * W);
+        if (OW >= 8) {
+            /* The last block overlaps the one before it instead of a scalar
+             * tail: recomputing a few outputs stores the same values. */
+            for (int64_t ow = 0;; ow += 8) {
+                if (ow > OW - 8) ow = OW - 8;
+                const float *p0 = r0 + 2 * ow, *p1 = r1 + 2 * ow;
+                pool8(&val, &idx, _mm256_loadu_ps(p0), _mm256_loadu_ps(p0 + 8),
+                      _mm256_loadu_ps(p1), _mm256_loadu_ps(p1 + 8), base + (int32_t)(2 * ow),
+                      (int32_t)W);
+                _mm256_storeu_ps(yr + ow, val);
+                _mm256_storeu_si256((__m256i *)(void *)(ar + ow), idx);
+                if (ow == OW - 8) break;
+            }
+        } else if (oh + 1 < OH && OW >= 4) {
+            /* A short row (14x14 -> 7x7) that is not the last: the 16
+             * columns read stay inside the plane (2 W >= 16), and the 8 - OW
+             * extra outputs land in the next row, rewritten next. */
+            pool8(&val, &idx, _mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), _mm256_loadu_ps(r1),
+                  _mm256_loadu_ps(r1 + 8), base, (int32_t)W);
+            _mm256_storeu_ps(yr, val);
+            _mm256_storeu_si256((__m256i *)(void *)ar, idx);
+        } else {
+            /* Otherwise masked loads and stores touch only the row's 2 OW
+             * input columns and OW outputs (masked stores are slow on AMD
+             * Zen, hence the case above). */
+            __m256i lo = pool_mask(2 * OW), hi = pool_mask(2 * OW - 8), out = pool_mask(OW);
+            pool8(&val, &idx, _mm256_maskload_ps(r0, lo), _mm256_maskload_ps(r0 + 8, hi),
+                  _mm256_maskload_ps(r1, lo), _mm256_maskload_ps(r1 + 8, hi), base, (int32_t)W);
+            _mm256_maskstore_ps(yr, out, val);
+            _mm256_maskstore_epi32(ar, out, idx);
+        }
+    }
+}
+#else
+void gb_maxpool2x2_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW) {
+    gb_maxpool2x2_plane_scalar(y, arg, x, H, W, OH, OW);
+}
+#endif
 
 static void maxpool2x2_forward(float *y, int32_t *arg, const float *x, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
