@@ -1,18 +1,43 @@
 /* cmd_train.c — `gibbon train`: build a zoo model, train it (plainly or
- * adversarially), save ONNX. */
+ * adversarially), save ONNX. Under mpirun (make MPI=1) the ranks train one
+ * model data-parallel (gb_train_comm over MPI_Allreduce); rank 0 prints,
+ * logs and writes the files. */
 #include "cli.h"
 #include "dist.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char summary[4096];
 
+static int comm_allreduce(float *buf, int64_t n, void *ctx) {
+    (void)ctx;
+    return dist_allreduce_sum(buf, n);
+}
+
+/* Where progress goes: the terminal (rank 0 only) and the --log CSV. */
+typedef struct train_out {
+    FILE *log;
+    int quiet;
+} train_out;
+
+static int train_progress(const gb_train_progress *p, void *user) {
+    train_out *o = user;
+    if (o->log && !p->epoch_done) {
+        fprintf(o->log, "%d,%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g\n", p->epoch, (long long)p->step,
+                (long long)p->seen, (double)p->batch_loss, (double)p->batch_accuracy, (double)p->batch_adv_loss,
+                (double)p->batch_adv_accuracy, (double)p->lr);
+        fflush(o->log);
+    }
+    return o->quiet ? 0 : cli_train_progress(p, NULL);
+}
+
 int cmd_train(int argc, char **argv) {
     gb_train_params p = gb_train_default_params();
     const char *arch = "cnn", *data = "fashion-mnist:train", *test = "fashion-mnist:test";
     const char *out = NULL, *checkpoint = NULL, *optimizer = "adam", *schedule = "cosine";
-    const char *adv = "none", *distill = NULL;
+    const char *adv = "none", *distill = NULL, *log = NULL;
     int resume = 0;
     cli_opt opts[] = {
         {"arch", OPT_STR, &arch, "architecture: a zoo name or description (default cnn)"},
@@ -34,6 +59,9 @@ int cmd_train(int argc, char **argv) {
         {"seed", OPT_U64, &p.seed, "seed for initialization, shuffling, dropout (default 1)"},
         {"checkpoint", OPT_STR, &checkpoint, "checkpoint file written every epoch (default OUT.ckpt)"},
         {"resume", OPT_FLAG, &resume, "continue from the checkpoint if it exists"},
+        {"log", OPT_STR, &log,
+         "CSV of every step: epoch,step,images,loss,accuracy,adv_loss,adv_accuracy,lr (the batch's; "
+         "appended to with --resume)"},
         {"adv", OPT_STR, &adv, "adversarial training: none, fgsm, fast, pgd or trades (default none)"},
         {"adv-eps", OPT_FLOAT, &p.adv_eps, "L-inf radius of the training attack, pixels in [0,1] (default 0.1)"},
         {"adv-steps", OPT_INT, &p.adv_steps, "pgd/trades inner steps (default 7)"},
@@ -52,12 +80,10 @@ int cmd_train(int argc, char **argv) {
              gb_zoo_describe());
     int r = cli_parse("train", summary, argc, argv, opts);
     if (r) return r == 1 ? 0 : r;
-    dist_init();
-    if (dist_size() > 1) {
-        /* K ranks would train K copies racing on --out: refuse until data-parallel training exists. */
-        if (dist_rank() == 0) fprintf(stderr, "gibbon train: not supported under mpirun yet (run one process)\n");
-        return 2;
-    }
+    dist_init(); /* under mpirun: the ranks share each step's batch */
+    const int root = dist_rank() == 0;
+    gb_train_comm comm = {dist_rank(), dist_size(), comm_allreduce, NULL};
+    if (dist_size() > 1) p.comm = &comm;
     if (!out) {
         fprintf(stderr, "gibbon train: --out is required\n");
         return 2;
@@ -105,7 +131,9 @@ int cmd_train(int argc, char **argv) {
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
     p.checkpoint = checkpoint ? checkpoint : ckpt;
     p.resume = resume;
-    p.progress = cli_train_progress;
+    train_out tout = {NULL, !root};
+    p.progress = train_progress;
+    p.user = &tout;
 
     gb_dataset *train = NULL, *testset = NULL;
     gb_model *m = NULL, *teacher = NULL;
@@ -131,17 +159,35 @@ int cmd_train(int argc, char **argv) {
         rc = cli_fail("--arch");
         goto done;
     }
-    fprintf(stderr, "training %s (%lld parameters) on %s: %lld images, %d epochs", gb_model_arch(m),
-            (long long)gb_model_param_count(m), data, (long long)train->n, p.epochs);
-    if (p.adv != GB_ADV_NONE)
-        fprintf(stderr, ", %s adversarial training at eps %g", gb_adv_name(p.adv), (double)p.adv_eps);
-    if (p.temperature != 1) fprintf(stderr, ", temperature %g", (double)p.temperature);
-    if (distill) fprintf(stderr, ", distilled from %s", distill);
-    fputc('\n', stderr);
+    if (log && root) {
+        FILE *f = resume ? fopen(log, "r") : NULL; /* resuming an existing log: append */
+        if (f) fclose(f);
+        tout.log = fopen(log, f ? "a" : "w");
+        if (!tout.log) {
+            fprintf(stderr, "gibbon train: --log: cannot write %s: %s\n", log, strerror(errno));
+            if (p.comm) dist_abort(2);
+            rc = 2;
+            goto done;
+        }
+        if (!f) fprintf(tout.log, "epoch,step,images,loss,accuracy,adv_loss,adv_accuracy,lr\n");
+    }
+    if (root) {
+        fprintf(stderr, "training %s (%lld parameters) on %s: %lld images, %d epochs", gb_model_arch(m),
+                (long long)gb_model_param_count(m), data, (long long)train->n, p.epochs);
+        if (p.adv != GB_ADV_NONE)
+            fprintf(stderr, ", %s adversarial training at eps %g", gb_adv_name(p.adv), (double)p.adv_eps);
+        if (p.temperature != 1) fprintf(stderr, ", temperature %g", (double)p.temperature);
+        if (distill) fprintf(stderr, ", distilled from %s", distill);
+        if (p.comm) fprintf(stderr, ", data-parallel over %d ranks", comm.size);
+        fputc('\n', stderr);
+    }
     if (gb_train(m, train, testset, &p)) {
         rc = cli_fail("training");
+        /* The other ranks would wait for this one in their next allreduce. */
+        if (p.comm) dist_abort(rc);
         goto done;
     }
+    if (!root) goto done; /* the ranks hold the same model: rank 0 saves and reports it */
     if (gb_model_save_onnx(m, out)) {
         rc = cli_fail("");
         goto done;
@@ -154,6 +200,7 @@ int cmd_train(int argc, char **argv) {
         printf("saved %s\n", out);
     }
 done:
+    if (tout.log) fclose(tout.log);
     gb_model_free(m);
     gb_model_free(teacher);
     gb_dataset_free(train);

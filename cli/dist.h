@@ -17,6 +17,9 @@ void dist_barrier(void);
 /* Atomically returns counter k's value, then adds 1: a work queue held by
  * rank 0 that every rank takes items from as it gets free. */
 int64_t dist_next(int k);
+/* Sums buf[0..n) element-wise over all ranks, in place, the same bits on
+ * every rank (MPI_Allreduce); 0 on success. For data-parallel training. */
+int dist_allreduce_sum(float *buf, int64_t n);
 /* Ends every rank of the job (a rank failing mid-run would leave the others
  * waiting at the next barrier). */
 _Noreturn void dist_abort(int rc);

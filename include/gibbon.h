@@ -389,6 +389,34 @@ typedef enum gb_adv_kind {
 const char *gb_adv_name(gb_adv_kind kind);
 gb_status gb_adv_parse(const char *name, gb_adv_kind *kind); /* none, fgsm, fast, pgd, trades */
 
+/* Data-parallel training over `size` processes (the CLI fills it from MPI
+ * under mpirun; the library itself never calls MPI). Every process calls
+ * gb_train with the same model, data, parameters and seed. Each step,
+ * process `rank` takes the contiguous slice [n*rank/size, n*(rank+1)/size)
+ * of the global batch of n; its parameter gradients (scaled to the global
+ * mean loss), the step's metrics and the BatchNorm batch statistics (sync
+ * BN: per-channel sums in forward and backward) are summed over processes
+ * with allreduce_sum, so every process takes the step one process would
+ * take on the whole batch, up to float rounding. Per-example randomness
+ * (augmentation, noise, adversarial starts, Dropout) is drawn from streams
+ * keyed by the example's global position, never by rank. Only rank 0 writes
+ * the checkpoint; on resume every process reads it (across machines: a
+ * shared file system), and the processes check they resumed alike and,
+ * after every epoch, that their models are identical. The test set is
+ * split across processes too. Progress reports carry the global numbers on
+ * every process; a non-zero return on any process stops all of them. A
+ * process whose gb_train fails may leave the others waiting in an
+ * allreduce: the caller ends the job (the CLI calls MPI_Abort). */
+typedef struct gb_train_comm {
+    int rank, size;
+    /* Replaces buf[0..n) on every process by the element-wise sum over all
+     * processes, with the same bits everywhere; every process makes the same
+     * calls in the same order. Returns 0, or non-zero on failure (training
+     * then fails with an error). */
+    int (*allreduce_sum)(float *buf, int64_t n, void *ctx);
+    void *ctx;
+} gb_train_comm;
+
 typedef struct gb_train_params {
     gb_optimizer_kind optimizer;
     float lr;
@@ -429,6 +457,7 @@ typedef struct gb_train_params {
      * finished epoch stays, so --resume continues from it). */
     int (*progress)(const gb_train_progress *p, void *user);
     void *user;
+    const gb_train_comm *comm; /* data-parallel training (NULL: one process) */
 } gb_train_params;
 
 struct gb_train_progress {
@@ -444,6 +473,12 @@ struct gb_train_progress {
      * examples (loss/accuracy above are then on the clean ones); -1 when
      * training is plain. */
     float adv_loss, adv_accuracy;
+    /* This batch alone (the whole global batch under comm): its step number
+     * since training began (1, 2, ...; counts across resumes), mean loss and
+     * accuracy, and the adversarial ones (-1 when training is plain). 0 on
+     * the end-of-epoch call. */
+    int64_t step;
+    float batch_loss, batch_accuracy, batch_adv_loss, batch_adv_accuracy;
 };
 
 gb_train_params gb_train_default_params(void);

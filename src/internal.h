@@ -137,6 +137,16 @@ typedef struct gb_op_params {
 #define GB_MAX_NODE_IO 8
 #define GB_MAX_SCRATCH 5
 
+/* What gb_train tells the ops that must act as on the whole global batch
+ * of a data-parallel step (train/parallel.c); gb_node.dist points to it
+ * while gb_train runs, and ops consult it in training mode only. */
+typedef struct gb_exec_dist {
+    const gb_train_comm *comm; /* BatchNorm sums its batch statistics over processes (NULL: alone) */
+    int failed;                /* an allreduce failed: the step's results are void */
+    const int64_t *rows;       /* Dropout: a global example id per batch row (NULL: none) */
+    int64_t nrows;
+} gb_exec_dist;
+
 typedef struct gb_node {
     char *name;
     char *op_type; /* ONNX op_type */
@@ -166,6 +176,7 @@ typedef struct gb_node {
      * absorbed = 1 + the index of the Conv and is skipped by forward and
      * backward. */
     int fuse_relu, fuse_pool, absorbed;
+    gb_exec_dist *dist; /* gb_train's, while it runs (else NULL) */
 } gb_node;
 
 /* What a fused Conv computes beyond its own output (which it then never

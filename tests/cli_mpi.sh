@@ -8,7 +8,9 @@
 #    reusing the chunks already written, with the identical result;
 #  - a 2-rank run stopped by --time-budget and resumed is identical too;
 #  - settings that differ from the saved state stop every rank (exit 2);
-#  - `gibbon train` under mpirun is refused (not data-parallel yet).
+#  - `mpirun -n 2 gibbon train` (data-parallel) gives the per-step losses,
+#    test accuracy and predictions of one process, plainly, resumed and
+#    with --adv pgd; only rank 0 prints and writes files.
 # Prints SKIP and passes when mpirun or the MPI build is missing.
 set -u
 G=${GIBBON:?set GIBBON to the gibbon binary}
@@ -92,9 +94,71 @@ timeout 60 "${MPI[@]}" "$GM" "${E[@]}" --iters 7 --out "$tmp/two" >"$tmp/bad.log
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "other settings" "$tmp/bad.log" &&
   ok "changed settings: all ranks stop (exit $rc)" || { fail "changed settings (exit $rc)"; cat "$tmp/bad.log"; }
 
-# Data-parallel training is not implemented: refused rather than K copies racing on --out.
-"${MPI[@]}" "$GM" train --arch mlp --data fashion-mnist:test --out "$tmp/m.onnx" >"$tmp/train.log" 2>&1; rc=$?
-[ "$rc" -ne 0 ] && grep -q "not supported under mpirun" "$tmp/train.log" && [ ! -e "$tmp/m.onnx" ] &&
-  ok "train under mpirun refused (exit $rc)" || { fail "train under mpirun (exit $rc)"; cat "$tmp/train.log"; }
+# Data-parallel training: 2 ranks against 1 process with the same global
+# batch and seed. 257 images in batches of 64: the last batch of 1 leaves
+# rank 0 an empty slice. BatchNorm (synced), Dropout and --augment (drawn
+# per global example). Per-step losses (--log) within 1e-4 relative, the
+# same test accuracy and the same clean predictions of the saved models.
+T=(train --arch convbn8-fc16-drop0.25 --data fashion-mnist:train:257 --test fashion-mnist:test:100 --batch 64
+   --augment --epochs 2)
+curve() { # curve ONE.csv TWO.csv TOL [FIRST_TOL]: per-step loss curves agree
+  "$PY" - "$@" <<'PYEOF'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+tol = float(sys.argv[3]); first = float(sys.argv[4]) if len(sys.argv) > 4 else tol
+rel = lambda u, v: abs(float(u) - float(v)) / max(abs(float(v)), 1e-3)
+worst = max(rel(x[k], y[k]) for x, y in zip(a, b) for k in ("loss", "adv_loss"))
+step1 = max(rel(a[0][k], b[0][k]) for k in ("loss", "adv_loss"))
+print("  %d steps, max relative loss difference %.2g" % (len(a), worst))
+sys.exit(0 if len(a) == len(b) > 0 and worst <= tol and step1 <= first and
+         [x["step"] for x in a] == [y["step"] for y in b] else 1)
+PYEOF
+}
+same_preds() { # same_preds A.onnx B.onnx: equal clean predictions on 100 test images, confidences within 1e-4
+  local f
+  for f in "$1" "$2"; do
+    "$GM" eval --model "$f" -n 100 --eps 0.01 --attacks apgd-ce --iters 1 --out "$f.eval" >/dev/null 2>&1 || return 1
+  done
+  "$PY" - "$1.eval/eps_0.01/examples.csv" "$2.eval/eps_0.01/examples.csv" <<'PYEOF'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
+sys.exit(0 if len(a) == len(b) == 100 and all(x["clean_pred"] == y["clean_pred"] and
+         abs(float(x["clean_conf"]) - float(y["clean_conf"])) <= 1e-4 for x, y in zip(a, b)) else 1)
+PYEOF
+}
+"$GM" "${T[@]}" --out "$tmp/t1.onnx" --log "$tmp/t1.csv" >"$tmp/t1.log" 2>&1 || { fail "train, 1 process"; cat "$tmp/t1.log"; }
+if "${MPI[@]}" "$GM" "${T[@]}" --out "$tmp/t2.onnx" --log "$tmp/t2.csv" >"$tmp/t2.log" 2>&1; then
+  ok "train, 2 ranks"; else fail "train, 2 ranks"; cat "$tmp/t2.log"; fi
+curve "$tmp/t1.csv" "$tmp/t2.csv" 1e-4 && ok "2 ranks: per-step losses match 1 process" ||
+  fail "2 ranks: loss curve differs"
+a=$(awk '/^test accuracy/ {print $3}' "$tmp/t1.log"); b=$(awk '/^test accuracy/ {print $3}' "$tmp/t2.log")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "2 ranks: same test accuracy ($a)" || fail "test accuracy: $a / $b"
+same_preds "$tmp/t1.onnx" "$tmp/t2.onnx" &&
+  ok "2 ranks: the saved models' predictions match" || fail "2 ranks: predictions differ"
+[ "$(grep -c "^saved\|saved " "$tmp/t2.log")" = 1 ] && [ "$(grep -c "^epoch" "$tmp/t2.csv")" = 1 ] &&
+  [ "$(grep -c "^epoch 2/2  loss" "$tmp/t2.log")" = 1 ] && [ -s "$tmp/t2.onnx.ckpt" ] &&
+  ok "only rank 0 prints, logs and saves" || fail "rank 0 alone should print, log and save"
+
+# --resume under mpirun: one epoch, then a second from the checkpoint, as
+# 2 ranks and as 1 process; the appended logs and the models agree.
+R=(train --arch convbn8-fc16 --data fashion-mnist:train:257 --test none --batch 64)
+for k in 1 2; do
+  pre=(); [ "$k" = 2 ] && pre=("${MPI[@]}")
+  "${pre[@]}" "$GM" "${R[@]}" --epochs 1 --out "$tmp/r$k.onnx" --log "$tmp/r$k.csv" >"$tmp/r$k.log" 2>&1 &&
+    "${pre[@]}" "$GM" "${R[@]}" --epochs 2 --resume --out "$tmp/r$k.onnx" --log "$tmp/r$k.csv" >>"$tmp/r$k.log" 2>&1 ||
+    { fail "resume, $k rank(s)"; cat "$tmp/r$k.log"; }
+done
+[ "$(grep -c '^2,' "$tmp/r2.csv")" = 5 ] && curve "$tmp/r1.csv" "$tmp/r2.csv" 1e-4 &&
+  same_preds "$tmp/r1.onnx" "$tmp/r2.onnx" &&
+  ok "resume under mpirun continues like 1 process" || fail "resume under mpirun"
+
+# PGD adversarial training: step 1 (same model, per-example random starts)
+# within 1e-5; later steps within 1e-3, as sign(gradient) steps can flip on
+# a pixel whose gradient is ~0 (1 process with 2 threads strays as much).
+P=(train --arch convbn8-fc16 --data fashion-mnist:train:257 --test none --batch 64 --epochs 1 --adv pgd --adv-steps 2)
+"$GM" "${P[@]}" --out "$tmp/p1.onnx" --log "$tmp/p1.csv" >"$tmp/p1.log" 2>&1 || { fail "pgd, 1 process"; cat "$tmp/p1.log"; }
+"${MPI[@]}" "$GM" "${P[@]}" --out "$tmp/p2.onnx" --log "$tmp/p2.csv" >"$tmp/p2.log" 2>&1 || { fail "pgd, 2 ranks"; cat "$tmp/p2.log"; }
+curve "$tmp/p1.csv" "$tmp/p2.csv" 1e-3 1e-5 && ok "2 ranks, --adv pgd: losses match 1 process" ||
+  fail "2 ranks, --adv pgd: loss curve differs"
 
 [ "$fails" -eq 0 ] && echo "cli_mpi: all passed" || { echo "cli_mpi: $fails failed"; exit 1; }

@@ -213,24 +213,6 @@ static void test_resume_identical_pgd(void) {
     rmdir(dir);
 }
 
-/* Four classes on 8x8 images: class k has a bright row 2k. */
-static gb_dataset *rows_set(int64_t n, uint64_t seed) {
-    gb_dataset *d = calloc(1, sizeof *d);
-    d->images = gb_tensor_new4(n, 1, 8, 8);
-    d->labels = calloc((size_t)n, sizeof(int));
-    d->n = n;
-    d->num_classes = 4;
-    gb_rng r;
-    gb_rng_seed(&r, seed, 1);
-    for (int64_t i = 0; i < n; i++) {
-        int k = (int)gb_rng_below(&r, 4);
-        d->labels[i] = k;
-        for (int p = 0; p < 64; p++) d->images->data[i * 64 + p] = 0.3f * gb_rng_uniform(&r);
-        for (int c = 0; c < 8; c++) d->images->data[i * 64 + (2 * k) * 8 + c] += 0.7f;
-    }
-    return d;
-}
-
 /* Mean over d of: the top-two logit gap, the L1 norm of the input gradient
  * of CE at T = 1, and the same for the C&W margin. */
 static void gradient_stats(gb_model *m, const gb_dataset *d, double *gap, double *ce, double *cw) {
@@ -269,7 +251,7 @@ static void test_distillation_masks_gradients(void) {
     CHECK(mkdtemp(dir) != NULL);
     char path[256];
     snprintf(path, sizeof path, "%s/teacher.onnx", dir);
-    gb_dataset *train = rows_set(512, 1), *test = rows_set(128, 2);
+    gb_dataset *train = rows_dataset(512, 1), *test = rows_dataset(128, 2); /* class k: bright row 2k */
     gb_train_params p = gb_train_default_params();
     p.epochs = 4;
     p.batch_size = 32;

@@ -8,30 +8,6 @@
 #include "gradcheck.h"
 #include "train/train_internal.h"
 
-/* A learnable synthetic set: class k has a bright k-th row. */
-static gb_dataset *synthetic(int64_t n, uint64_t seed) {
-    gb_dataset *d = calloc(1, sizeof *d);
-    d->images = gb_tensor_new4(n, 1, 8, 8);
-    d->labels = calloc((size_t)n, sizeof(int));
-    d->n = n;
-    d->num_classes = 4;
-    gb_rng r;
-    gb_rng_seed(&r, seed, 1);
-    for (int64_t i = 0; i < n; i++) {
-        int k = (int)gb_rng_below(&r, 4);
-        d->labels[i] = k;
-        for (int p = 0; p < 64; p++) d->images->data[i * 64 + p] = 0.3f * gb_rng_uniform(&r);
-        for (int c = 0; c < 8; c++) d->images->data[i * 64 + (2 * k) * 8 + c] += 0.7f;
-    }
-    return d;
-}
-
-static void free_synthetic(gb_dataset *d) {
-    gb_tensor_free(d->images);
-    free(d->labels);
-    free(d);
-}
-
 static void test_sgd_step(void) {
     gb_model *m;
     CHECK_OK(gb_model_from_zoo("fc4", 1, 2, 2, 2, 1, &m));
@@ -90,7 +66,7 @@ static void test_schedules(void) {
 }
 
 static void test_training_learns(void) {
-    gb_dataset *train = synthetic(512, 1), *test = synthetic(256, 2);
+    gb_dataset *train = rows_dataset(512, 1), *test = rows_dataset(256, 2);
     gb_model *m;
     CHECK_OK(gb_model_from_zoo("conv8-fc16", 1, 8, 8, 4, 1, &m));
     float before, after;
@@ -103,8 +79,8 @@ static void test_training_learns(void) {
     CHECK_OK(gb_evaluate(m, test, 64, &after, NULL));
     CHECKF(after > 0.95f, "accuracy %.3f after training (%.3f before)", after, before);
     gb_model_free(m);
-    free_synthetic(train);
-    free_synthetic(test);
+    rows_dataset_free(train);
+    rows_dataset_free(test);
 }
 
 /* Two epochs straight, or stopped after one and resumed: same bits. */
@@ -113,7 +89,7 @@ static void test_resume_identical(void) {
     CHECK(mkdtemp(dir) != NULL);
     char ck[256];
     snprintf(ck, sizeof ck, "%s/run.ckpt", dir);
-    gb_dataset *train = synthetic(200, 3);
+    gb_dataset *train = rows_dataset(200, 3);
     const char *arch = "convbn4-fc8-drop0.2";
     gb_model *a, *b;
     CHECK_OK(gb_model_from_zoo(arch, 1, 8, 8, 4, 7, &a));
@@ -167,12 +143,12 @@ static void test_resume_identical(void) {
     free(pb);
     gb_model_free(a);
     gb_model_free(b);
-    free_synthetic(train);
+    rows_dataset_free(train);
     rmdir(dir);
 }
 
 static void test_bad_params(void) {
-    gb_dataset *train = synthetic(16, 3);
+    gb_dataset *train = rows_dataset(16, 3);
     gb_model *m;
     CHECK_OK(gb_model_from_zoo("fc4", 1, 8, 8, 4, 1, &m));
     gb_train_params p = gb_train_default_params();
@@ -183,7 +159,7 @@ static void test_bad_params(void) {
     CHECK(gb_train(m, train, NULL, &p) == GB_ERR_ARG);
     CHECK(strstr(gb_last_error(), "label 9") != NULL);
     gb_model_free(m);
-    free_synthetic(train);
+    rows_dataset_free(train);
 }
 
 int main(void) {

@@ -10,7 +10,10 @@
  *
  * The mask is drawn from ex->rng in fixed chunks, each with its own PCG
  * stream seeded from one draw, so it depends on the seed only, never on the
- * thread count.
+ * thread count. In gb_train (n->dist->rows) the chunks are cut per batch
+ * row and their streams keyed by the row's global example id, so an
+ * example's mask does not depend on which process of a data-parallel run
+ * holds it, nor where in the local batch.
  */
 #include "internal.h"
 
@@ -55,13 +58,18 @@ static void dropout_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *c
     float *mask = n->scratch[0].data, ratio = n->p.ratio, scale = 1.0f / (1.0f - ratio);
     uint64_t hi = gb_rng_u32(ex->rng); /* two statements: the draw order is fixed */
     uint64_t seed = hi << 32 | gb_rng_u32(ex->rng);
-    int64_t chunks = (size + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+    const gb_exec_dist *d = n->dist;
+    /* Rows: (N, ...) with a global id per row; otherwise one row of everything. */
+    int by_row = d && d->rows && in[0]->ndim >= 1 && in[0]->shape[0] == d->nrows && d->nrows > 0;
+    int64_t rows = by_row ? d->nrows : 1, per = rows ? size / rows : 0;
+    int64_t per_row = (per + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK, chunks = rows * per_row;
 #pragma omp parallel for schedule(static) if (size > 65536)
-    for (int64_t c = 0; c < chunks; c++) {
+    for (int64_t q = 0; q < chunks; q++) {
+        int64_t row = q / per_row, c = q % per_row;
         gb_rng r;
-        gb_rng_seed(&r, seed, (uint64_t)c);
-        int64_t end = GB_MIN(size, (c + 1) * DROPOUT_CHUNK);
-        for (int64_t i = c * DROPOUT_CHUNK; i < end; i++) {
+        gb_rng_seed(&r, seed, by_row ? (uint64_t)d->rows[row] * (uint64_t)per_row + (uint64_t)c : (uint64_t)c);
+        int64_t end = row * per + GB_MIN(per, (c + 1) * DROPOUT_CHUNK);
+        for (int64_t i = row * per + c * DROPOUT_CHUNK; i < end; i++) {
             /* Multiplying by the comparison avoids a branch that would
              * mispredict on every other value. */
             mask[i] = scale * (float)(gb_rng_uniform(&r) >= ratio);

@@ -30,8 +30,10 @@ gb_status gb_adv_parse(const char *name, gb_adv_kind *kind) {
 }
 
 gb_status gb_adv_examples(gb_model *m, const gb_train_params *p, const gb_tensor *x, const int *y,
-                          gb_tensor *xadv, gb_adv_work *w, gb_rng *rng) {
-    const int64_t n = x->shape[0], D = x->size / n;
+                          gb_tensor *xadv, gb_adv_work *w, uint64_t seed, int64_t first) {
+    const int64_t n = x->shape[0];
+    if (n == 0) return GB_OK; /* a process's empty slice of a data-parallel batch */
+    const int64_t D = x->size / n;
     const float eps = p->adv_eps;
     int steps = p->adv_steps > 0 ? p->adv_steps : 7;
     float alpha = p->adv_step_size;
@@ -62,10 +64,12 @@ gb_status gb_adv_examples(gb_model *m, const gb_train_params *p, const gb_tensor
     for (int64_t b = 0; b < n; b++) {
         const float *x0 = x->data + b * D;
         float *xa = xadv->data + b * D;
+        gb_rng rng; /* the example's own: the same start whichever process holds it */
+        gb_example_rng(&rng, seed, first + b);
         if (p->adv == GB_ADV_FAST || p->adv == GB_ADV_PGD) {
-            gb_norm_random_start(GB_NORM_LINF, xa, x0, D, eps, 0, 1, rng);
+            gb_norm_random_start(GB_NORM_LINF, xa, x0, D, eps, 0, 1, &rng);
         } else if (p->adv == GB_ADV_TRADES) {
-            for (int64_t i = 0; i < D; i++) xa[i] = x0[i] + 0.001f * gb_rng_normal(rng);
+            for (int64_t i = 0; i < D; i++) xa[i] = x0[i] + 0.001f * gb_rng_normal(&rng);
             gb_norm_project(GB_NORM_LINF, xa, x0, D, eps, 0, 1, w->scratch);
         } else {
             memcpy(xa, x0, (size_t)D * sizeof(float));

@@ -38,28 +38,34 @@ gb_train_params gb_train_default_params(void) {
     return p;
 }
 
-/* Copies images idx[0..n) of d into x (n, C, H, W), augmenting if asked. */
-static void gather(const gb_dataset *d, const int64_t *idx, int64_t n, gb_tensor *x, int augment,
-                   gb_rng *rng) {
+/* Copies images idx[0..n) of d into x (n, C, H, W), augmenting and adding
+ * Gaussian noise if p asks. Example b draws from its own stream, keyed by
+ * the step's seed and its global position first + b in the epoch, so it
+ * gets the same draws whichever process of a data-parallel run holds it. */
+static void gather(const gb_dataset *d, const int64_t *idx, int64_t n, gb_tensor *x, const gb_train_params *p,
+                   uint64_t seed, int64_t first) {
     const int64_t C = d->images->shape[1], H = d->images->shape[2], W = d->images->shape[3];
     const int64_t per = C * H * W;
     for (int64_t b = 0; b < n; b++) {
         const float *src = d->images->data + idx[b] * per;
         float *dst = x->data + b * per;
-        if (!augment) {
+        gb_rng rng;
+        if (p->augment || p->noise_sigma > 0) gb_example_rng(&rng, seed, first + b);
+        if (!p->augment) {
             memcpy(dst, src, (size_t)per * sizeof(float));
-            continue;
+        } else {
+            int flip = gb_rng_below(&rng, 2);
+            int dy = (int)gb_rng_below(&rng, 5) - 2, dx = (int)gb_rng_below(&rng, 5) - 2;
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < H; i++)
+                    for (int64_t j = 0; j < W; j++) {
+                        int64_t si = i - dy, sj = j - dx;
+                        if (flip) sj = W - 1 - sj;
+                        dst[(c * H + i) * W + j] =
+                            (si >= 0 && si < H && sj >= 0 && sj < W) ? src[(c * H + si) * W + sj] : 0;
+                    }
         }
-        int flip = gb_rng_below(rng, 2);
-        int dy = (int)gb_rng_below(rng, 5) - 2, dx = (int)gb_rng_below(rng, 5) - 2;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < H; i++)
-                for (int64_t j = 0; j < W; j++) {
-                    int64_t si = i - dy, sj = j - dx;
-                    if (flip) sj = W - 1 - sj;
-                    dst[(c * H + i) * W + j] =
-                        (si >= 0 && si < H && sj >= 0 && sj < W) ? src[(c * H + si) * W + sj] : 0;
-                }
+        for (int64_t k = 0; p->noise_sigma > 0 && k < per; k++) dst[k] += p->noise_sigma * gb_rng_normal(&rng);
     }
 }
 
@@ -70,16 +76,16 @@ static int argmax(const float *v, int64_t n) {
     return best;
 }
 
-gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *accuracy,
-                      int *predictions) {
+gb_status gb_evaluate_range(gb_model *m, const gb_dataset *d, int64_t lo, int64_t hi, int batch_size,
+                            int64_t *correct, int *predictions) {
     if (batch_size < 1) return gb_error(GB_ERR_ARG, "batch size must be positive");
     int was_training = m->training;
     gb_model_set_training(m, 0);
     const int64_t per = d->images->size / (d->n ? d->n : 1);
-    int64_t correct = 0;
     gb_status s = GB_OK;
-    for (int64_t start = 0; start < d->n && !s; start += batch_size) {
-        int64_t n = GB_MIN((int64_t)batch_size, d->n - start);
+    *correct = 0;
+    for (int64_t start = lo; start < hi && !s; start += batch_size) {
+        int64_t n = GB_MIN((int64_t)batch_size, hi - start);
         gb_tensor x = {0};
         x.ndim = 4;
         x.shape[0] = n;
@@ -92,13 +98,20 @@ gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *a
         int64_t K = logits->shape[logits->ndim - 1];
         for (int64_t b = 0; b < n; b++) {
             int p = argmax(logits->data + b * K, K);
-            if (predictions) predictions[start + b] = p;
-            correct += p == d->labels[start + b];
+            if (predictions) predictions[start - lo + b] = p;
+            *correct += p == d->labels[start + b];
         }
     }
     gb_model_set_training(m, was_training);
-    if (!s && accuracy) *accuracy = d->n ? (float)correct / (float)d->n : 0;
     return s;
+}
+
+gb_status gb_evaluate(gb_model *m, const gb_dataset *d, int batch_size, float *accuracy,
+                      int *predictions) {
+    int64_t correct;
+    GB_TRY(gb_evaluate_range(m, d, 0, d->n, batch_size, &correct, predictions));
+    if (accuracy) *accuracy = d->n ? (float)correct / (float)d->n : 0;
+    return GB_OK;
 }
 
 /* Rows [start, start + n) of a (N, K) tensor, as a borrowed view. */
@@ -142,32 +155,69 @@ static gb_status distill_targets(gb_model *teacher, const gb_tensor *x, float T,
     return GB_OK;
 }
 
+/* Where this process's slice sits in the step: the whole batch with one
+ * process, a contiguous part of it in data-parallel training. */
+typedef struct step_slice {
+    int64_t n;          /* examples in the global batch */
+    int64_t first;      /* global position in the epoch of the slice's first example */
+    int64_t epoch_n;    /* examples per epoch */
+    uint64_t adv_seed;  /* this step's seed of adversarial random starts */
+    gb_exec_dist *dist; /* receives the rows' example ids for Dropout */
+    int64_t *rows;      /* room for 2 * batch ids */
+} step_slice;
+
+/* Global ids of the next training forward's rows: the slice's examples,
+ * then (pair) their adversarial copies, numbered past the epoch's. */
+static void set_rows(const step_slice *sl, int64_t nl, int pair) {
+    for (int64_t b = 0; b < nl; b++) {
+        sl->rows[b] = sl->first + b;
+        if (pair) sl->rows[nl + b] = sl->epoch_n + sl->first + b;
+    }
+    sl->dist->rows = sl->rows;
+    sl->dist->nrows = pair ? 2 * nl : nl;
+}
+
+/* The slice's mean-loss gradient (nl rows) to its share of the global
+ * batch's: times nl / n (nothing to do with one process). */
+static void share_grad(gb_tensor *dlogits, int64_t nl, int64_t n) {
+    if (nl == n) return;
+    const float f = (float)((double)nl / (double)n);
+    for (int64_t i = 0; i < dlogits->size; i++) dlogits->data[i] *= f;
+}
+
 /* One adversarial-training batch: x_adv from the inner maximization, then
  * the defense's loss and its parameter gradients (accumulated into the
  * zeroed buffers). *loss / *adv_loss: mean CE on the clean / adversarial
  * batch; *correct / *adv_correct count their right predictions. Labels may
- * be smoothed (soft, n rows). */
+ * be smoothed (soft, n rows). n may be 0 (an empty slice): the training
+ * forward and backward still run, for BatchNorm's allreduces. */
 static gb_status train_adversarial(gb_model *m, const gb_train_params *p, gb_tensor *x, const int *labels,
                                    gb_tensor *soft, int64_t n, int K, gb_tensor *xadv, gb_tensor *xcat,
                                    gb_tensor *dlogits, gb_tensor *dclean, gb_tensor *dadv,
-                                   gb_tensor *dkl_p, gb_tensor *dkl_q, gb_adv_work *aw, gb_rng *rng,
+                                   gb_tensor *dkl_p, gb_tensor *dkl_q, gb_adv_work *aw, const step_slice *sl,
                                    float *loss, float *adv_loss, int64_t *correct, int64_t *adv_correct) {
-    const int64_t per = x->size / n;
+    const int64_t per = x->size / (n ? n : 1);
     GB_TRY(gb_tensor_resize(xadv, 4, x->shape));
-    GB_TRY(gb_adv_examples(m, p, x, labels, xadv, aw, rng));
+    GB_TRY(gb_adv_examples(m, p, x, labels, xadv, aw, sl->adv_seed, sl->first));
     const int *hard = soft ? NULL : labels;
     const gb_tensor *logits;
     if (p->adv == GB_ADV_FAST || p->adv == GB_ADV_PGD) {
-        /* Clean numbers for the progress line, in inference mode; the step is on x_adv alone. */
-        gb_model_set_training(m, 0);
-        gb_status s = gb_model_forward(m, x, &logits);
-        if (!s) s = gb_loss_cross_entropy(logits, labels, NULL, 1.0f, loss, NULL);
-        gb_model_set_training(m, 1);
-        if (s) return s;
-        for (int64_t b = 0; b < n; b++) *correct += argmax(logits->data + b * K, K) == labels[b];
+        if (n) {
+            /* Clean numbers for the progress line, in inference mode; the step is on x_adv alone. */
+            gb_model_set_training(m, 0);
+            gb_status s = gb_model_forward(m, x, &logits);
+            if (!s) s = gb_loss_cross_entropy(logits, labels, NULL, 1.0f, loss, NULL);
+            gb_model_set_training(m, 1);
+            if (s) return s;
+            for (int64_t b = 0; b < n; b++) *correct += argmax(logits->data + b * K, K) == labels[b];
+        }
+        set_rows(sl, n, 0);
         GB_TRY(gb_model_forward(m, xadv, &logits));
-        GB_TRY(gb_loss_cross_entropy(logits, hard, soft, 1.0f, adv_loss, dlogits));
-        for (int64_t b = 0; b < n; b++) *adv_correct += argmax(logits->data + b * K, K) == labels[b];
+        if (n) {
+            GB_TRY(gb_loss_cross_entropy(logits, hard, soft, 1.0f, adv_loss, dlogits));
+            for (int64_t b = 0; b < n; b++) *adv_correct += argmax(logits->data + b * K, K) == labels[b];
+            share_grad(dlogits, n, sl->n);
+        }
         return gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
     }
     int64_t xs[4] = {2 * n, x->shape[1], x->shape[2], x->shape[3]}, ls[2] = {2 * n, K};
@@ -175,7 +225,9 @@ static gb_status train_adversarial(gb_model *m, const gb_train_params *p, gb_ten
     GB_TRY(gb_tensor_resize(dlogits, 2, ls));
     memcpy(xcat->data, x->data, (size_t)(n * per) * sizeof(float));
     memcpy(xcat->data + n * per, xadv->data, (size_t)(n * per) * sizeof(float));
+    set_rows(sl, n, 1);
     GB_TRY(gb_model_forward(m, xcat, &logits));
+    if (!n) return gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
     gb_tensor zc = rows(logits, 0, n), za = rows(logits, n, n); // (n, K) each
     GB_TRY(gb_loss_cross_entropy(&zc, hard, soft, 1.0f, loss, dclean));
     GB_TRY(gb_loss_cross_entropy(&za, hard, soft, 1.0f, adv_loss, dadv));
@@ -198,7 +250,15 @@ static gb_status train_adversarial(gb_model *m, const gb_train_params *p, gb_ten
             da[i] = beta * dkl_q->data[i];
         }
     }
+    share_grad(dlogits, n, sl->n);
     return gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
+}
+
+/* Reports progress; *stop: whether the caller asked to stop (on any
+ * process, under comm: all stop at the same step). */
+static gb_status ask_stop(const gb_train_params *p, const gb_train_progress *pr, int *stop) {
+    *stop = p->progress ? p->progress(pr, p->user) != 0 : 0;
+    return p->comm ? gb_dp_any(p->comm, *stop, stop) : GB_OK;
 }
 
 gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
@@ -224,6 +284,10 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
          p->adv_alpha > 1 || !(p->trades_beta >= 0)))
         return gb_error(GB_ERR_ARG, "adversarial training: eps must be positive, steps and step size "
                                     "non-negative, alpha in [0, 1], beta non-negative");
+    const gb_train_comm *comm = p->comm;
+    if (comm && (comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size || !comm->allreduce_sum))
+        return gb_error(GB_ERR_ARG, "data-parallel training: rank %d of %d processes, or no allreduce",
+                        comm->rank, comm->size);
     if (train->n == 0) return gb_error(GB_ERR_ARG, "training set is empty");
     GB_TRY(check_compatible(m, train, "training"));
     if (test) GB_TRY(check_compatible(m, test, "test"));
@@ -237,9 +301,12 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
     gb_tensor *xadv = NULL, *xcat = NULL, *dclean = NULL, *dadv = NULL, *dkl_p = NULL, *dkl_q = NULL;
     gb_adv_work aw = {0};
     gb_model_set_seed(m, p->seed);
-    int64_t *order = NULL;
+    int64_t *order = NULL, *rowids = NULL;
     gb_tensor *x = NULL, *dlogits = NULL, *soft = NULL;
     int *labels = NULL;
+    float *gbuf = NULL; /* data-parallel: gradients and metrics to sum */
+    gb_exec_dist dist = {comm, 0, NULL, 0};
+    int64_t resumed = 0; /* 1 + epochs done by the checkpoint resumed from */
     gb_status s = gb_optim_init(&opt, m, p);
     if (!s && p->resume && p->checkpoint) {
         FILE *f = fopen(p->checkpoint, "rb");
@@ -247,11 +314,18 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
             fclose(f);
             s = gb_checkpoint_load(p->checkpoint, m, &opt, &st);
             if (!s) m->rng = st.model_rng;
+            resumed = 1 + st.epochs_done;
         }
+    }
+    if (comm) { /* every process must start from the same state (the same checkpoint) */
+        gb_status s2 = gb_dp_agree(comm, s ? UINT64_MAX : (uint64_t)resumed,
+                                   "the checkpoint to resume from (read by every process)");
+        if (!s) s = s2;
     }
     if (!s) {
         order = gb_malloc((size_t)N * sizeof *order);
         labels = gb_malloc((size_t)B * sizeof *labels);
+        rowids = gb_malloc((size_t)(2 * B) * sizeof *rowids);
         int64_t xs[4] = {B, train->images->shape[1], train->images->shape[2], train->images->shape[3]};
         int64_t ls[2] = {B, K};
         x = gb_tensor_new(4, xs);
@@ -259,7 +333,9 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
         dlogits = gb_tensor_new(2, ls2);
         const int want_soft = p->label_smoothing > 0 || p->teacher;
         soft = want_soft ? gb_tensor_new(2, ls) : NULL;
-        if (!order || !labels || !x || !dlogits || (want_soft && !soft)) s = GB_ERR_NOMEM;
+        if (comm) gbuf = gb_malloc((size_t)(gb_model_param_count(m) + 4) * sizeof *gbuf);
+        if (!order || !labels || !rowids || !x || !dlogits || (want_soft && !soft) || (comm && !gbuf))
+            s = GB_ERR_NOMEM;
         if (!s && adv) {
             int64_t xs2[4] = {2 * B, xs[1], xs[2], xs[3]};
             xadv = gb_tensor_new(4, xs);
@@ -276,6 +352,7 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
                 s = GB_ERR_NOMEM;
         }
     }
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].dist = &dist; /* for BatchNorm and Dropout */
     int stop = 0;
     for (int epoch = st.epochs_done; epoch < p->epochs && !s; epoch++) {
         for (int64_t i = 0; i < N; i++) order[i] = i;
@@ -290,84 +367,122 @@ gb_status gb_train(gb_model *m, const gb_dataset *train, const gb_dataset *test,
         int64_t correct = 0, adv_correct = 0, seen = 0;
         float lr = p->lr;
         for (int64_t start = 0; start < N && !s; start += B) {
-            int64_t n = GB_MIN(B, N - start);
-            int64_t xs[4] = {n, x->shape[1], x->shape[2], x->shape[3]};
-            int64_t ls[2] = {n, K};
+            int64_t n = GB_MIN(B, N - start), lo, hi;
+            gb_dp_slice(comm, n, &lo, &hi);
+            const int64_t nl = hi - lo; /* this process's examples: [start + lo, start + hi) */
+            step_slice sl = {n, start + lo, N, 0, &dist, rowids};
+            /* Every process draws the step's seeds, whether or not it has examples. */
+            uint64_t data_seed = p->augment || p->noise_sigma > 0 ? gb_rng_u64(&st.rng) : 0;
+            if (adv) sl.adv_seed = gb_rng_u64(&st.adv_rng);
+            int64_t xs[4] = {nl, x->shape[1], x->shape[2], x->shape[3]};
+            int64_t ls[2] = {nl, K};
             gb_tensor_resize(x, 4, xs); /* shrinking never allocates */
             gb_tensor_resize(dlogits, 2, ls);
-            gather(train, order + start, n, x, p->augment, &st.rng);
-            for (int64_t k = 0; p->noise_sigma > 0 && k < x->size; k++)
-                x->data[k] += p->noise_sigma * gb_rng_normal(&st.rng);
-            for (int64_t b = 0; b < n; b++) labels[b] = train->labels[order[start + b]];
+            gather(train, order + start + lo, nl, x, p, data_seed, start + lo);
+            for (int64_t b = 0; b < nl; b++) labels[b] = train->labels[order[start + lo + b]];
             if (p->teacher) {
                 gb_tensor_resize(soft, 2, ls);
-                s = distill_targets(p->teacher, x, p->temperature, soft);
+                if (nl) s = distill_targets(p->teacher, x, p->temperature, soft);
                 if (s) break;
             } else if (soft) {
                 gb_tensor_resize(soft, 2, ls);
                 float off = p->label_smoothing / K;
-                for (int64_t b = 0; b < n; b++)
+                for (int64_t b = 0; b < nl; b++)
                     for (int k = 0; k < K; k++)
                         soft->data[b * K + k] = off + (k == labels[b] ? 1 - p->label_smoothing : 0);
             }
             const gb_tensor *logits;
             float loss = 0, adv_loss = 0;
+            int64_t step_correct = 0, step_adv_correct = 0;
             gb_model_zero_grad(m);
             if (!adv) {
+                set_rows(&sl, nl, 0);
                 s = gb_model_forward(m, x, &logits);
-                if (!s)
+                if (!s && nl)
                     s = gb_loss_cross_entropy(logits, soft ? NULL : labels, soft, p->temperature, &loss, dlogits);
                 if (s) break;
-                for (int64_t b = 0; b < n; b++) correct += argmax(logits->data + b * K, K) == labels[b];
-                loss_sum += (double)loss * n;
+                for (int64_t b = 0; b < nl; b++) step_correct += argmax(logits->data + b * K, K) == labels[b];
+                share_grad(dlogits, nl, n);
                 s = gb_model_backward(m, dlogits, GB_GRAD_PARAMS, NULL);
             } else {
-                s = train_adversarial(m, p, x, labels, soft, n, K, xadv, xcat, dlogits, dclean, dadv,
-                                      dkl_p, dkl_q, &aw, &st.adv_rng, &loss, &adv_loss, &correct,
-                                      &adv_correct);
-                loss_sum += (double)loss * n;
-                adv_loss_sum += (double)adv_loss * n;
+                s = train_adversarial(m, p, x, labels, soft, nl, K, xadv, xcat, dlogits, dclean, dadv,
+                                      dkl_p, dkl_q, &aw, &sl, &loss, &adv_loss, &step_correct,
+                                      &step_adv_correct);
             }
+            if (!s && dist.failed)
+                s = gb_error(GB_ERR_IO, "data-parallel training: a BatchNorm allreduce failed on rank %d",
+                             comm->rank);
             if (s) break;
+            /* The step's loss sums and counts over the global batch. */
+            double step_loss = (double)loss * n, step_adv_loss = (double)adv_loss * n;
+            if (comm) {
+                float met[4] = {loss * (float)nl, adv_loss * (float)nl, (float)step_correct,
+                                (float)step_adv_correct};
+                s = gb_dp_allreduce_grads(m, comm, gbuf, met, 4);
+                if (s) break;
+                step_loss = met[0];
+                step_adv_loss = met[1];
+                step_correct = (int64_t)met[2];
+                step_adv_correct = (int64_t)met[3];
+                loss = (float)(step_loss / n);
+                adv_loss = (float)(step_adv_loss / n);
+            }
             if (!isfinite(loss) || !isfinite(adv_loss)) {
                 s = gb_error(GB_ERR_ARG, "training diverged at epoch %d (loss is %f): lower the learning rate",
                              epoch + 1, isfinite(loss) ? adv_loss : loss);
                 break;
             }
+            loss_sum += step_loss;
+            adv_loss_sum += step_adv_loss;
+            correct += step_correct;
+            adv_correct += step_adv_correct;
             lr = gb_schedule_lr(p, epoch, (double)start / N);
             gb_optim_step(&opt, m, lr);
             seen += n;
-            if (p->progress) {
+            if (p->progress || comm) {
                 double el = gb_now() - t0;
-                gb_train_progress pr = {epoch + 1, p->epochs, seen, N, (float)(loss_sum / seen),
-                                        (float)correct / seen, seen / (el > 0 ? el : 1e-9), el,
-                                        el / seen * (N - seen), 0, -1, lr,
-                                        adv ? (float)(adv_loss_sum / seen) : -1,
-                                        adv ? (float)adv_correct / seen : -1};
-                if (p->progress(&pr, p->user)) stop = 1;
+                gb_train_progress pr = {.epoch = epoch + 1, .epochs = p->epochs, .seen = seen, .total = N,
+                                        .loss = (float)(loss_sum / seen), .accuracy = (float)correct / seen,
+                                        .images_per_sec = seen / (el > 0 ? el : 1e-9), .elapsed = el,
+                                        .eta = el / seen * (N - seen), .test_accuracy = -1, .lr = lr,
+                                        .adv_loss = adv ? (float)(adv_loss_sum / seen) : -1,
+                                        .adv_accuracy = adv ? (float)adv_correct / seen : -1,
+                                        .step = opt.t, .batch_loss = loss,
+                                        .batch_accuracy = (float)step_correct / n,
+                                        .batch_adv_loss = adv ? adv_loss : -1,
+                                        .batch_adv_accuracy = adv ? (float)step_adv_correct / n : -1};
+                s = ask_stop(p, &pr, &stop);
             }
-            if (stop) break;
+            if (s || stop) break;
         }
         if (s || stop) break;
         gb_model_set_training(m, 0);
         float test_acc = -1;
-        if (test) s = gb_evaluate(m, test, 256, &test_acc, NULL);
+        if (test) s = comm ? gb_dp_evaluate(m, test, comm, &test_acc) : gb_evaluate(m, test, 256, &test_acc, NULL);
+        /* Identical steps keep identical models; check before saving. */
+        if (!s && comm) s = gb_dp_agree(comm, gb_dp_model_hash(m), "the model after an epoch");
         if (s) break;
         st.epochs_done = epoch + 1;
         st.model_rng = m->rng;
-        if (p->checkpoint) s = gb_checkpoint_save(p->checkpoint, m, &opt, &st);
-        if (p->progress) {
+        if (p->checkpoint && (!comm || comm->rank == 0)) s = gb_checkpoint_save(p->checkpoint, m, &opt, &st);
+        if (!s && (p->progress || comm)) {
             double el = gb_now() - t0;
-            gb_train_progress pr = {epoch + 1, p->epochs, N, N, (float)(loss_sum / N),
-                                    (float)correct / N, N / (el > 0 ? el : 1e-9), el, 0, 1, test_acc, lr,
-                                    adv ? (float)(adv_loss_sum / N) : -1,
-                                    adv ? (float)adv_correct / N : -1};
-            if (p->progress(&pr, p->user)) break;
+            gb_train_progress pr = {.epoch = epoch + 1, .epochs = p->epochs, .seen = N, .total = N,
+                                    .loss = (float)(loss_sum / N), .accuracy = (float)correct / N,
+                                    .images_per_sec = N / (el > 0 ? el : 1e-9), .elapsed = el,
+                                    .epoch_done = 1, .test_accuracy = test_acc, .lr = lr,
+                                    .adv_loss = adv ? (float)(adv_loss_sum / N) : -1,
+                                    .adv_accuracy = adv ? (float)adv_correct / N : -1};
+            s = ask_stop(p, &pr, &stop);
+            if (stop) break;
         }
     }
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].dist = NULL;
     gb_model_set_training(m, 0);
     gb_optim_free(&opt);
     gb_free(order);
+    gb_free(rowids);
+    gb_free(gbuf);
     gb_free(labels);
     gb_tensor_free(x);
     gb_tensor_free(dlogits);
