@@ -52,11 +52,7 @@ static void forward_timed(gb_model *m, node_stat *st) {
         gather(m, n, vin, tin);
         for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
         gb_conv_post post;
-        ex.post = NULL;
-        if (n->fuse_relu) {
-            gb_model_fused_post(m, n, &post);
-            ex.post = &post;
-        }
+        ex.post = gb_model_fused_post(m, n, &post);
         double t0 = now();
         gb_ops[n->op]->forward(n, tin, tout, &ex);
         st[i].fwd += now() - t0;
@@ -89,11 +85,7 @@ static void backward_timed(gb_model *m, const gb_tensor *dlogits, gb_grad_mode m
             dout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].grad : NULL;
         }
         gb_conv_post post;
-        ex.post = NULL;
-        if (n->fuse_relu) {
-            gb_model_fused_post(m, n, &post);
-            ex.post = &post;
-        }
+        ex.post = gb_model_fused_post(m, n, &post);
         double t1 = now();
         gb_ops[n->op]->backward(n, tin, tout, din, dout, &ex);
         st[i].bwd += now() - t1;

@@ -290,9 +290,10 @@ gb_status gb_model_finalize(gb_model *m);
 /* Sizes activations and scratch for input shape (ndim, shape). */
 gb_status gb_model_plan(gb_model *m, int ndim, const int64_t *shape);
 /* graph/fuse.c: decides the fusions of a planned model (sets the nodes'
- * fuse_relu, fuse_pool and absorbed), and fills a fused Conv's extras. */
+ * fuse_relu, fuse_pool and absorbed); for a fused Conv, fills *post with
+ * its extras and returns post, for any other node returns NULL. */
 void gb_model_plan_fusion(gb_model *m);
-void gb_model_fused_post(gb_model *m, const gb_node *conv, gb_conv_post *post);
+const gb_conv_post *gb_model_fused_post(gb_model *m, const gb_node *n, gb_conv_post *post);
 /* Whether a planned Conv can take a Relu (and MaxPool) in its image loop,
  * and whether a planned MaxPool is the 2x2 stride-2 kind it can take. */
 int gb_conv_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *w, const gb_tensor *y);

@@ -88,11 +88,7 @@ gb_status gb_model_forward(gb_model *m, const gb_tensor *x, const gb_tensor **lo
         gather_inputs(m, n, vin, tin);
         for (int k = 0; k < n->nout; k++) tout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].t : NULL;
         gb_conv_post post;
-        ex.post = NULL;
-        if (n->fuse_relu) {
-            gb_model_fused_post(m, n, &post);
-            ex.post = &post;
-        }
+        ex.post = gb_model_fused_post(m, n, &post);
         gb_ops[n->op]->forward(n, tin, tout, &ex);
     }
     if (logits) *logits = &m->vals[m->output].t;
@@ -187,11 +183,7 @@ gb_status gb_model_backward(gb_model *m, const gb_tensor *dlogits, gb_grad_mode 
             dout[k] = n->out[k] >= 0 ? &m->vals[n->out[k]].grad : NULL;
         }
         gb_conv_post post;
-        ex.post = NULL;
-        if (n->fuse_relu) {
-            gb_model_fused_post(m, n, &post);
-            ex.post = &post;
-        }
+        ex.post = gb_model_fused_post(m, n, &post);
         gb_ops[n->op]->backward(n, tin, tout, din, dout, &ex);
     }
     if (dx) *dx = (mode & GB_GRAD_INPUT) ? &m->vals[m->input].grad : NULL;

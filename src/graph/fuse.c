@@ -62,7 +62,8 @@ void gb_model_plan_fusion(gb_model *m) {
     free(uses);
 }
 
-void gb_model_fused_post(gb_model *m, const gb_node *conv, gb_conv_post *post) {
+const gb_conv_post *gb_model_fused_post(gb_model *m, const gb_node *conv, gb_conv_post *post) {
+    if (!conv->fuse_relu) return NULL;
     const gb_node *r = &m->nodes[conv->fuse_relu - 1];
     gb_value *last = &m->vals[r->out[0]];
     post->relu_out = NULL;
@@ -78,4 +79,5 @@ void gb_model_fused_post(gb_model *m, const gb_node *conv, gb_conv_post *post) {
         post->relu_out = &last->t;
     }
     post->d_out = &last->grad;
+    return post;
 }
