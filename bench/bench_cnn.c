@@ -18,10 +18,12 @@
  *
  * Usage: bench_cnn [--batch 128] [--threads 2] [--warmup 3] [--reps 5]
  *                  [--iters 10] [--only train|forward|input_grad] [--profile]
- *                  [--blas-threads N] [--no-fuse]
+ *                  [--blas-threads N] [--no-fuse] [--no-winograd]
  * --blas-threads is an experiment: it overrides the OpenBLAS thread count
  * that gb_set_num_threads set (1 since src/core/threads.c stopped OpenBLAS
  * threading; 2 shows what its pthread pool next to OpenMP's costs).
+ * --no-winograd runs the 3x3 convolutions by im2col + GEMM instead of
+ * Winograd (ops/conv_winograd.c), to measure what Winograd gains.
  * --no-fuse runs Relu and MaxPool as their own nodes (graph/fuse.c), to
  * measure what the fusion gains.
  */
@@ -36,7 +38,7 @@
 #include <time.h>
 
 typedef struct bench_opts {
-    int batch, threads, warmup, reps, iters, profile, blas_threads, no_fuse;
+    int batch, threads, warmup, reps, iters, profile, blas_threads, no_fuse, no_winograd;
     const char *only;
 } bench_opts;
 
@@ -179,6 +181,7 @@ static void measure(const char *name, void (*step)(bench_ctx *), bench_ctx *c, c
            total);
     if (o->blas_threads) printf(", \"blas_threads\": %d", o->blas_threads);
     if (o->no_fuse) printf(", \"no_fuse\": 1");
+    if (o->no_winograd) printf(", \"no_winograd\": 1");
     print_list("img_per_s_reps", ips, o->reps);
     print_list("cpu_wall_reps", ratio, o->reps);
     printf("}\n");
@@ -198,7 +201,7 @@ static int parse_int(const char *flag, const char *v, int lo) {
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {128, 2, 3, 5, 10, 0, 0, 0, NULL};
+    bench_opts o = {128, 2, 3, 5, 10, 0, 0, 0, 0, NULL};
     const char *env = getenv("GIBBON_PROFILE");
     o.profile = env && *env && strcmp(env, "0") != 0;
     for (int i = 1; i < argc; i++) {
@@ -212,6 +215,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--only") == 0 && v) o.only = v, i++;
         else if (strcmp(a, "--profile") == 0) o.profile = 1;
         else if (strcmp(a, "--no-fuse") == 0) o.no_fuse = 1;
+        else if (strcmp(a, "--no-winograd") == 0) o.no_winograd = 1;
         else {
             fprintf(stderr, "bench_cnn: unknown argument '%s' (see the comment at the top of "
                             "bench/bench_cnn.c)\n", a);
@@ -225,6 +229,7 @@ int main(int argc, char **argv) {
     gb_set_num_threads(o.threads);
     if (o.blas_threads) openblas_set_num_threads(o.blas_threads);
 
+    gb_no_winograd = o.no_winograd;
     bench_ctx c = {0};
     check(gb_model_from_zoo("cnn", 1, 28, 28, 10, 1, &c.m), "model");
     gb_model_set_seed(c.m, 2);

@@ -135,7 +135,7 @@ typedef struct gb_op_params {
 } gb_op_params;
 
 #define GB_MAX_NODE_IO 8
-#define GB_MAX_SCRATCH 5
+#define GB_MAX_SCRATCH 6
 
 /* What gb_train tells the ops that must act as on the whole global batch
  * of a data-parallel step (train/parallel.c); gb_node.dist points to it
@@ -176,6 +176,9 @@ typedef struct gb_node {
      * absorbed = 1 + the index of the Conv and is skipped by forward and
      * backward. */
     int fuse_relu, fuse_pool, absorbed;
+    /* Conv's Winograd weights in scratch[3] are current (bit 0: forward,
+     * bit 1: input gradient); cleared when the node is planned. */
+    unsigned wino_cached;
     gb_exec_dist *dist; /* gb_train's, while it runs (else NULL) */
 } gb_node;
 
@@ -297,6 +300,9 @@ const gb_conv_post *gb_model_fused_post(gb_model *m, const gb_node *n, gb_conv_p
 /* Whether a planned Conv can take a Relu (and MaxPool) in its image loop,
  * and whether a planned MaxPool is the 2x2 stride-2 kind it can take. */
 int gb_conv_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *w, const gb_tensor *y);
+/* Benchmarks and tests set it to run 3x3 convolutions by im2col instead of
+ * Winograd (conv.c), for A/B comparisons; plan the model after changing it. */
+extern int gb_no_winograd;
 int gb_maxpool_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *y);
 /* One (H, W) plane's 2x2 stride-2 max pool into (OH, OW) with winners'
  * in-plane indices (the first maximum on ties). */

@@ -58,11 +58,43 @@ static void ref_conv3_dx(double *dx, const float *dy, const float *w, int64_t N,
 }
 
 /* Runs every chunk of plan p (in reverse order: chunks are independent). */
+static void run_out(const gb_wino *p, const float *x, const float *U, const gb_wino_out *o) {
+    float *ws = malloc((size_t)gb_wino_workspace(p) * sizeof *ws);
+    for (int64_t k = p->nchunks - 1; k >= 0; k--) gb_wino_chunk(p, k, x, U, o, ws);
+    free(ws);
+}
+
 static void run_plan(const gb_wino *p, float *y, const float *x, const float *U, const float *b,
                      int accumulate) {
-    float *ws = malloc((size_t)gb_wino_workspace(p) * sizeof *ws);
-    for (int64_t k = p->nchunks - 1; k >= 0; k--) gb_wino_chunk(p, k, y, x, U, b, accumulate, ws);
-    free(ws);
+    gb_wino_out o = {y, b, accumulate, 0, NULL, NULL, 0, 0};
+    run_out(p, x, U, &o);
+}
+
+/* The fused outputs against the plain one, bit for bit: relu(y), and the
+ * 2x2 pool of relu(y) with gb_maxpool2x2_plane's values and winners. y is
+ * the plain output (N, M, OH, OW) of plan p. Returns the mismatches. */
+static int check_fused_modes(const gb_wino *p, const float *x, const float *U, const float *b,
+                             const float *y) {
+    const int64_t N = p->N, M = p->M, OH = p->OH, OW = p->OW, PH = OH / 2, PW = OW / 2;
+    const int64_t ny = N * M * OH * OW, np = N * M * PH * PW;
+    float *r = malloc((size_t)ny * sizeof *r), *pool = malloc((size_t)(np + 1) * sizeof *pool);
+    float *want = malloc((size_t)(np + 1) * sizeof *want);
+    int32_t *arg = malloc((size_t)(np + 1) * sizeof *arg), *warg = malloc((size_t)(np + 1) * sizeof *warg);
+    int bad = 0;
+    gb_wino_out o = {r, b, 0, 1, NULL, NULL, 0, 0};
+    run_out(p, x, U, &o);
+    for (int64_t i = 0; i < ny; i++) bad += r[i] != (y[i] > 0 ? y[i] : 0.0f);
+    if (np > 0) {
+        o = (gb_wino_out){NULL, b, 0, 1, pool, arg, PH, PW};
+        run_out(p, x, U, &o);
+        for (int64_t pl = 0; pl < N * M; pl++)
+            gb_maxpool2x2_plane_scalar(want + pl * PH * PW, warg + pl * PH * PW, y + pl * OH * OW,
+                                       OH, OW, PH, PW);
+        for (int64_t i = 0; i < np; i++)
+            bad += pool[i] != (want[i] > 0 ? want[i] : 0.0f) || arg[i] != warg[i];
+    }
+    free(r), free(pool), free(want), free(arg), free(warg);
+    return bad;
 }
 
 static int count_bad(const float *got, const double *want, const float *base, int64_t n) {
@@ -81,8 +113,10 @@ static void test_kernel_random(void) {
     gb_rng_seed(&r, 11, 1);
     for (int iter = 0; iter < 40; iter++) {
         int big = iter % 10 == 9; /* more tiles than one chunk holds */
+        int wide = iter % 10 == 4; /* past WINO_OWN_GEMM: the OpenBLAS path */
         int64_t N = 1 + gb_rng_below(&r, big ? 4 : 3), C = 1 + gb_rng_below(&r, 6),
                 M = 1 + gb_rng_below(&r, 6);
+        if (wide) C = M = 129 + (int64_t)gb_rng_below(&r, 40);
         int64_t H = 1 + gb_rng_below(&r, big ? 30 : 9), W = 1 + gb_rng_below(&r, big ? 30 : 9);
         int64_t pads[4];
         for (int k = 0; k < 4; k++) pads[k] = gb_rng_below(&r, 3);
@@ -104,6 +138,22 @@ static void test_kernel_random(void) {
         for (int64_t i = 0; i < N * M * OH * OW; i++) ref[i] += b[i / (OH * OW) % M];
         run_plan(&p, y, x, U, b, 0); /* y = conv + b */
         bad += count_bad(y, ref, NULL, N * M * OH * OW);
+        int fused_bad = check_fused_modes(&p, x, U, b, y);
+        CHECKF(fused_bad == 0, "iter %d: %d Relu'd or pooled outputs differ from the plain ones",
+               iter, fused_bad);
+        /* Each image alone gives its own outputs bit for bit: results do
+         * not depend on the batch (black-box attacks re-query points in
+         * other batches and must get the same label). The OpenBLAS path
+         * does not promise it. */
+        int alone_bad = 0;
+        for (int64_t i = 0; i < N && !wide; i++) {
+            gb_wino p1 = gb_wino_plan(1, C, H, W, M, OH, OW, pads[0], pads[1], 1);
+            float *y1 = malloc((size_t)(M * OH * OW) * sizeof *y1);
+            run_plan(&p1, y1, x + i * C * H * W, U, b, 0);
+            alone_bad += memcmp(y1, y + i * M * OH * OW, (size_t)(M * OH * OW) * sizeof *y1) != 0;
+            free(y1);
+        }
+        CHECKF(alone_bad == 0, "iter %d: %d images differ when convolved alone", iter, alone_bad);
         CHECKF(bad == 0, "iter %d: %d outputs of (%lld,%lld,%lld,%lld)->%lld pads %lld,%lld,%lld,%lld "
                "threads %d differ from the direct convolution", iter, bad, (long long)N,
                (long long)C, (long long)H, (long long)W, (long long)M, (long long)pads[0],

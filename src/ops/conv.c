@@ -294,42 +294,71 @@ static void fused_grad_image(float *dy, const gb_conv_post *post, int64_t i, con
 
 /* ---- threading ---------------------------------------------------------- */
 
-/* Below this many channels in or out, Winograd loses to im2col: its GEMMs
- * (K = C) are thin, and the transforms, whose cost grows as C + M against
- * the GEMMs' C * M, take longer than the GEMMs. Measured (user CPU, 1
- * thread): with the zoo cnn's 32->64 conv on 14x14 on Winograd its attack
- * step took 1.4x the CPU time; ResNet-18's 64..512-channel 3x3 convs ran
- * 1.6x faster. */
-#define WINO_MIN_CHANNELS 64
+/* Below this many channels in or out, Winograd loses to im2col: the
+ * transforms, whose cost grows as C + M against the GEMMs' C * M, take
+ * longer than the multiply-adds they save. The zoo cnn's 32 -> 64 conv at
+ * 14x14 gains (see conv_winograd.c; with OpenBLAS GEMMs and scalar
+ * transforms it had lost, 1.4x slower); ResNet-18's 64..512-channel 3x3
+ * convs ran 1.6x faster than im2col. */
+#define WINO_MIN_CHANNELS 32
+
+/* Set by benchmarks (bench_cnn --no-winograd) and tests to compare with
+ * the im2col path; never by the library. */
+int gb_no_winograd;
 
 static int conv_wino(const conv_geom *g) {
+    if (gb_no_winograd) return 0;
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
            g->G == 1 && g->C >= WINO_MIN_CHANNELS && g->M >= WINO_MIN_CHANNELS;
 }
 
+/* Any Conv can: the Winograd path writes Relu'd or pooled output tiles
+ * directly (an output tile is one pool window). */
 int gb_conv_fusable(const gb_node *n, const gb_tensor *x, const gb_tensor *w, const gb_tensor *y) {
-    conv_geom g = conv_geometry(n, x, w, y);
-    return !conv_wino(&g);
+    (void)n, (void)x, (void)w, (void)y;
+    return 1;
 }
 
 /* Runs a planned Winograd convolution over its chunks on up to `want`
  * threads, each with its slice of buf (planned for
  * gb_wino_workspace_max). */
-static void wino_run(const gb_wino *p, float *y, const float *x, const float *U,
-                     const float *bias, int accumulate, const gb_tensor *buf, int want) {
+static void wino_run(const gb_wino *p, const float *x, const float *U, const gb_wino_out *out,
+                     const gb_tensor *buf, int want) {
     int64_t ws = gb_wino_workspace(p);
     int64_t t = GB_MIN(GB_MIN((int64_t)want, p->nchunks), buf->size / ws);
     int nt = t < 1 ? 1 : (int)t;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t k = 0; k < p->nchunks; k++)
-        gb_wino_chunk(p, k, y, x, U, bias, accumulate, buf->data + omp_get_thread_num() * ws);
+        gb_wino_chunk(p, k, x, U, out, buf->data + omp_get_thread_num() * ws);
 }
 
-/* U for the Winograd path, transformed on every call: weights change
- * between training steps, and the transform (16 M C floats) is small next
- * to the convolution. */
-static void wino_weights(float *U, const float *w, const conv_geom *g, int dual) {
-    gb_wino_weights(U, w, g->M, g->C, dual);
+/* Layers with at most this many channel pairs keep their transformed
+ * weights between calls (wino_weights); wider ones (ResNet's 512-channel
+ * layers: 48 MB of copies) transform them on every call. */
+#define WINO_CACHE_PAIRS (256 * 256)
+
+static int wino_caches(const conv_geom *g) { return g->M * g->C <= WINO_CACHE_PAIRS; }
+
+/* U for the Winograd path (dual: the input gradient's), in scratch[3]. A
+ * small layer's U is transformed again only when the weights differ from
+ * the copy in scratch[5] it was last transformed from: a query loop scores
+ * batch after batch with the same weights, and at batch 1 the transform
+ * cost as much as the convolution; comparing 9 M C floats is cheap, and
+ * training (new weights every step) only pays for the compare. */
+static const float *wino_weights(gb_node *n, const float *w, const conv_geom *g, int dual) {
+    const int64_t wsize = g->M * g->C * 9;
+    if (!wino_caches(g)) {
+        gb_wino_weights(n->scratch[3].data, w, g->M, g->C, dual);
+        return n->scratch[3].data;
+    }
+    float *U = n->scratch[3].data + dual * 16 * wsize / 9, *copy = n->scratch[5].data + dual * wsize;
+    unsigned bit = 1u << dual;
+    if (!(n->wino_cached & bit) || memcmp(copy, w, (size_t)wsize * sizeof *w)) {
+        gb_wino_weights(U, w, g->M, g->C, dual);
+        memcpy(copy, w, (size_t)wsize * sizeof *w);
+        n->wino_cached |= bit;
+    }
+    return U;
 }
 
 /* Threads for the image loop: at most one per image, and no more than the
@@ -402,15 +431,21 @@ static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
         return gb_error(GB_ERR_NOMEM, "im2col buffer of absurd size");
     int64_t cols = g.K * g.P;
     /* Winograd's per-thread V and M share the im2col buffers. */
-    int64_t wino = conv_wino(&g) ? gb_wino_workspace_max(g.C, g.M) : 0;
+    int64_t wino = conv_wino(&g) ? gb_wino_workspace_max(g.C, g.M, g.OH, g.OW) : 0;
+    int64_t dual = conv_wino(&g) ? gb_wino_workspace_max(g.M, g.C, g.H, g.W) : 0;
     n->scratch_need[0] = g.direct ? 0 : nt * GB_MAX(cols, wino); /* per-thread columns */
-    n->scratch_need[1] = g.direct ? 0 : nt * GB_MAX(cols, wino); /* per-thread column gradients */
+    n->scratch_need[1] = g.direct ? 0 : nt * GB_MAX(cols, dual); /* per-thread column gradients */
     n->scratch_need[2] = nt * M * g.Kg; /* per-thread weight-gradient partials */
-    n->scratch_need[3] = wino ? 16 * M * g.C : 0; /* Winograd-transformed weights */
     /* A fused Conv's per-thread output (forward) or output gradient
      * (backward) of one image, then its per-thread bias-gradient sums (M
      * doubles). */
-    n->scratch_need[4] = wino ? 0 : nt * fused_slice(&g);
+    n->scratch_need[4] = nt * fused_slice(&g);
+    /* Winograd-transformed weights and the weights they came from, for the
+     * forward pass and for the input gradient. */
+    int cache = wino && wino_caches(&g);
+    n->scratch_need[3] = wino ? (cache ? 2 : 1) * 16 * M * g.C : 0;
+    n->scratch_need[5] = cache ? 2 * 9 * M * g.C : 0;
+    n->wino_cached = 0;
     return GB_OK;
 }
 
@@ -420,16 +455,23 @@ static void conv_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
     const float *x = in[0]->data, *w = in[1]->data;
     const float *b = n->nin > 2 && in[2] ? in[2]->data : NULL;
     float *y = out[0]->data;
+    const gb_conv_post *post = ex->post;
     if (conv_wino(&g)) {
         int want = gb_get_num_threads();
         gb_wino p = gb_wino_plan(g.N, g.C, g.H, g.W, g.M, g.OH, g.OW, g.pt, g.pl, want);
-        wino_weights(n->scratch[3].data, w, &g, 0);
-        wino_run(&p, y, x, n->scratch[3].data, b, 0, &n->scratch[0], want);
+        gb_wino_out o = {y, b, 0, 0, NULL, NULL, 0, 0};
+        if (post && post->pool_out) { /* the output tiles are the pool windows */
+            o = (gb_wino_out){NULL, b, 0, 1, post->pool_out->data, post->pool_arg,
+                              post->pool_out->shape[2], post->pool_out->shape[3]};
+        } else if (post) {
+            o.y = post->relu_out->data;
+            o.relu = 1;
+        }
+        wino_run(&p, x, wino_weights(n, w, &g, 0), &o, &n->scratch[0], want);
         return;
     }
     float *cols = n->scratch[0].data;
     int nt = conv_threads(n, &g);
-    const gb_conv_post *post = ex->post;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t i = 0; i < g.N; i++) {
         int t = omp_get_thread_num();
@@ -494,18 +536,27 @@ static void conv_backward(gb_node *n, const gb_tensor *const *in, const gb_tenso
     float *dx = din[0] ? din[0]->data : NULL;
     float *dw = din[1] ? din[1]->data : NULL;
     float *db = n->nin > 2 && din[2] ? din[2]->data : NULL;
-    if (ex->post) {
+    if (ex->post && !conv_wino(&g)) {
         fused_backward(n, &g, ex->post, x, w, dx, dw, db);
         return;
+    }
+    if (ex->post) {
+        /* Winograd's input gradient runs on the whole batch: rebuild the
+         * whole output gradient, in the conv output's own (otherwise
+         * unused) gradient buffer, then go on as if unfused. */
+        float *d = dout[0]->data;
+#pragma omp parallel for schedule(static) if (g.N > 1)
+        for (int64_t i = 0; i < g.N; i++) fused_grad_image(d + i * g.M * g.P, ex->post, i, &g);
+        dy = d;
     }
     if (dx && conv_wino(&g)) {
         /* dx += dy convolved with the rotated, channel-swapped kernel at
          * offset 2 - pad: the input gradient as a Winograd convolution. */
         int want = gb_get_num_threads();
         gb_wino p = gb_wino_plan(g.N, g.M, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl, want);
-        wino_weights(n->scratch[3].data, w, &g, 1);
         /* The dual's tiles cover all of dx: with grad_overwrite it is stored. */
-        wino_run(&p, dx, dy, n->scratch[3].data, NULL, !n->grad_overwrite, &n->scratch[1], want);
+        gb_wino_out o = {dx, NULL, !n->grad_overwrite, 0, NULL, NULL, 0, 0};
+        wino_run(&p, dy, wino_weights(n, w, &g, 1), &o, &n->scratch[1], want);
         dx = NULL;
     }
     if (dx || dw) {

@@ -27,20 +27,36 @@ gb_wino gb_wino_plan(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int6
 /* Floats of per-thread workspace gb_wino_chunk needs. */
 int64_t gb_wino_workspace(const gb_wino *p);
 
-/* Upper bound of gb_wino_workspace over thread counts (for buffer planning). */
-int64_t gb_wino_workspace_max(int64_t C, int64_t M);
+/* Upper bound of gb_wino_workspace over thread counts (for buffer
+ * planning), for C channels in, M out and an (OH, OW) output. */
+int64_t gb_wino_workspace_max(int64_t C, int64_t M, int64_t OH, int64_t OW);
 
 /* U (16, M, C): the transformed weights G g G^T of w (M, C, 3, 3). With
  * dual set, U (16, C, M) instead transforms w rotated by 180 degrees with
  * its channel axes swapped: the kernel whose convolution of dy gives dx. */
 void gb_wino_weights(float *U, const float *w, int64_t M, int64_t C, int dual);
 
-/* Computes the output tiles of chunk k: y = conv(x) + bias (bias may be
- * NULL), or y += conv(x) with accumulate set. Chunks write disjoint
+/* Where a chunk's output goes. Plain: y = conv(x) + bias (bias may be
+ * NULL), or y += conv(x) with accumulate set. With relu: y = relu(conv(x)
+ * + bias). With pool set (and y NULL): the 2x2 stride-2 max pool of that
+ * Relu's output, (N, M, PH, PW), and the winners' in-plane indices in
+ * pool_arg, as gb_maxpool2x2_plane gives them (the first maximum in
+ * row-major tap order) — an output tile is exactly one pool window. */
+typedef struct gb_wino_out {
+    float *y;
+    const float *bias;
+    int accumulate, relu;
+    float *pool;
+    int32_t *pool_arg;
+    int64_t PH, PW;
+} gb_wino_out;
+
+/* Computes the output tiles of chunk k into *out. Chunks write disjoint
  * outputs, so threads may run different chunks at once; ws holds
- * gb_wino_workspace(p) floats. GEMMs run single-threaded when called inside
- * an OpenMP region. */
-void gb_wino_chunk(const gb_wino *p, int64_t k, float *y, const float *x, const float *U,
-                   const float *bias, int accumulate, float *ws);
+ * gb_wino_workspace(p) floats. Every output is computed by the same
+ * sequence of operations whatever the chunking, batch or thread count, so
+ * an image's result does not depend on the images batched with it. */
+void gb_wino_chunk(const gb_wino *p, int64_t k, const float *x, const float *U,
+                   const gb_wino_out *out, float *ws);
 
 #endif
