@@ -1,9 +1,12 @@
 /* test_dense.c — Gemm and MatMul: forward against naive triple loops (in
  * double), finite-difference gradchecks for every transpose combination and
  * every bias broadcast form, batched and 1-D MatMul, the fully connected
- * layer sizes of our CNN, and shape errors. */
+ * layer sizes of our CNN, and shape errors; and the fully connected forward
+ * kernel (ops/dense_rows.c) against double precision, with each row alone
+ * and with 1 or 2 threads giving the same bits as in the batch. */
 #include "check.h"
 #include "gradcheck.h"
+#include "ops/dense_rows.h"
 
 static const gb_tensor *val(gb_model *m, const char *name) {
     return &m->vals[gb_model_find_value(m, name)].t;
@@ -345,7 +348,54 @@ static void test_empty(void) {
     }
 }
 
+/* gb_dense_rows on random shapes (K below and above 8, tails, rows past a
+ * panel of 32, outputs not a multiple of 3): y = y0 + a b^T within float
+ * rounding of the double sum, and each row alone, and the whole batch on
+ * one thread, equal to the batch on two bit for bit. */
+static void test_dense_rows_kernel(void) {
+    gb_rng r;
+    gb_rng_seed(&r, 41, 1);
+    for (int iter = 0; iter < 30; iter++) {
+        const int64_t M = 1 + (int64_t)gb_rng_below(&r, iter % 5 == 4 ? 70 : 9);
+        const int64_t N = 1 + (int64_t)gb_rng_below(&r, 20), K = 1 + (int64_t)gb_rng_below(&r, 300);
+        float *a = malloc((size_t)(M * K) * sizeof *a), *b = malloc((size_t)(N * K) * sizeof *b);
+        float *y = malloc((size_t)(M * N) * sizeof *y), *y0 = malloc((size_t)(M * N) * sizeof *y0);
+        float *y1 = malloc((size_t)(M * N) * sizeof *y1);
+        for (int64_t i = 0; i < M * K; i++) a[i] = 2.0f * gb_rng_uniform(&r) - 1.0f;
+        for (int64_t i = 0; i < N * K; i++) b[i] = 2.0f * gb_rng_uniform(&r) - 1.0f;
+        for (int64_t i = 0; i < M * N; i++) y0[i] = 2.0f * gb_rng_uniform(&r) - 1.0f;
+        gb_set_num_threads(2);
+        memcpy(y, y0, (size_t)(M * N) * sizeof *y);
+        gb_dense_rows(y, a, b, M, N, K);
+        int bad = 0, alone = 0;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = y0[i * N + j], mag = fabs(y0[i * N + j]);
+                for (int64_t k = 0; k < K; k++) {
+                    s += (double)a[i * K + k] * b[j * K + k];
+                    mag += fabs((double)a[i * K + k] * b[j * K + k]);
+                }
+                bad += !(fabs(y[i * N + j] - s) <= 1e-6 * (1 + mag));
+            }
+        for (int64_t i = 0; i < M; i++) {
+            memcpy(y1, y0 + i * N, (size_t)N * sizeof *y1);
+            gb_dense_rows(y1, a + i * K, b, 1, N, K);
+            alone += memcmp(y1, y + i * N, (size_t)N * sizeof *y1) != 0;
+        }
+        gb_set_num_threads(1);
+        memcpy(y1, y0, (size_t)(M * N) * sizeof *y1);
+        gb_dense_rows(y1, a, b, M, N, K);
+        int threads = memcmp(y1, y, (size_t)(M * N) * sizeof *y1) != 0;
+        CHECKF(bad == 0 && alone == 0 && !threads,
+               "iter %d (%lld x %lld x %lld): %d inexact, %d rows differ alone, threads %s", iter,
+               (long long)M, (long long)N, (long long)K, bad, alone, threads ? "differ" : "agree");
+        free(a), free(b), free(y), free(y0), free(y1);
+    }
+    gb_set_num_threads(2);
+}
+
 int main(void) {
+    RUN(test_dense_rows_kernel);
     RUN(test_gemm);
     RUN(test_gemm_fc_sizes);
     RUN(test_gemm_errors);

@@ -4,7 +4,8 @@
  * gradient) against the direct input gradient; and a Conv node wide enough
  * to take the Winograd path in conv.c, checked against the direct
  * convolution, the direct input gradient, finite differences, and for
- * run-to-run determinism. */
+ * run-to-run determinism; and one-channel 3x3 convolutions (conv.c's direct
+ * path) against the same direct reference. */
 #include "check.h"
 #include "gradcheck.h"
 #include "ops/conv_winograd.h"
@@ -250,9 +251,47 @@ static void test_conv_node(void) {
     }
 }
 
+/* One-channel 3x3 convolutions (conv.c's direct path when the output rows
+ * have at least 8 pixels, im2col otherwise) against the double-precision
+ * reference, on random sizes and pads, with and without bias. */
+static void test_conv1_direct(void) {
+    gb_rng r;
+    gb_rng_seed(&r, 31, 1);
+    for (int iter = 0; iter < 24; iter++) {
+        const int64_t N = 2, H = 1 + (int64_t)gb_rng_below(&r, 33), W = 6 + (int64_t)gb_rng_below(&r, 35);
+        const int64_t M = 1 + (int64_t)gb_rng_below(&r, 9);
+        int64_t pads[4];
+        for (int k = 0; k < 4; k++) pads[k] = (int64_t)gb_rng_below(&r, 3);
+        const int64_t OH = H + pads[0] + pads[2] - 2, OW = W + pads[1] + pads[3] - 2;
+        if (OH < 1 || OW < 1) continue;
+        int bias = iter % 2;
+        int64_t xs[4] = {N, 1, H, W};
+        int pnd[2] = {4, bias ? 1 : 0};
+        int64_t ps[2][GB_MAX_DIMS] = {{M, 1, 3, 3}, {M}};
+        gc_case c = gc_single_op("Conv", 4, xs, bias ? 2 : 1, pnd, ps, &r);
+        gb_node_add_ints(c.node, "pads", pads, 4);
+        CHECK(gc_finalize(&c) == 0);
+        const float *w = c.m->vals[gb_model_find_value(c.m, "p1")].t.data;
+        const float *b = bias ? c.m->vals[gb_model_find_value(c.m, "p2")].t.data : NULL;
+        const gb_tensor *y;
+        CHECK_OK(gb_model_forward(c.m, c.x, &y));
+        double *ref = malloc((size_t)(N * M * OH * OW) * sizeof *ref);
+        ref_conv3(ref, c.x->data, w, N, 1, H, W, M, OH, OW, pads[0], pads[1]);
+        if (b)
+            for (int64_t i = 0; i < N * M * OH * OW; i++) ref[i] += b[i / (OH * OW) % M];
+        CHECKF(y->size == N * M * OH * OW && count_bad(y->data, ref, NULL, y->size) == 0,
+               "iter %d: (%lld, %lld) pads %lld,%lld,%lld,%lld M %lld: one-channel conv differs",
+               iter, (long long)H, (long long)W, (long long)pads[0], (long long)pads[1],
+               (long long)pads[2], (long long)pads[3], (long long)M);
+        free(ref);
+        gc_free(&c);
+    }
+}
+
 int main(void) {
     gb_set_num_threads(2);
     RUN(test_kernel_random);
     RUN(test_conv_node);
+    RUN(test_conv1_direct);
     CHECK_DONE();
 }

@@ -1,6 +1,7 @@
 /* gemm.c — the dense layers: Gemm (fully connected) and MatMul (numpy
- * matmul), as in the ONNX operator spec (opset 13). All products go through
- * gb_sgemm (CBLAS).
+ * matmul), as in the ONNX operator spec (opset 13). Products go through
+ * gb_sgemm (CBLAS), except a fully connected layer's forward one
+ * (dense_rows.c).
  *
  * Gemm: Y (M,N) = alpha op(A) op(B) + beta C, op = transpose if trans*.
  * Backward, with G = dY:
@@ -12,6 +13,7 @@
  * outputs and its gradient sums over them.
  */
 #include "internal.h"
+#include "ops/dense_rows.h"
 
 /* ---- Gemm ---- */
 
@@ -97,8 +99,13 @@ static void gemm_forward(gb_node *n, const gb_tensor *const *in, gb_tensor *cons
     } else if (K == 0 && M * N > 0) {
         memset(y, 0, (size_t)(M * N) * sizeof(float));
     }
-    if (K > 0)
+    if (K > 0 && !ta && tb && n->p.alpha == 1.0f && gb_dense_rows_available()) {
+        /* A fully connected layer: see dense_rows.c (batch-independent). */
+        if (acc == 0) memset(y, 0, (size_t)(M * N) * sizeof(float));
+        gb_dense_rows(y, A->data, B->data, M, N, K);
+    } else if (K > 0) {
         gb_sgemm(ta, tb, M, N, K, n->p.alpha, A->data, ta ? M : K, B->data, tb ? K : N, acc, y, N);
+    }
 }
 
 static void gemm_backward(gb_node *n, const gb_tensor *const *in, const gb_tensor *const *out,
