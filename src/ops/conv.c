@@ -27,7 +27,9 @@
  *
  * 3x3 stride-1 single-group convolutions with enough channels take
  * Winograd's F(2x2, 3x3) instead for the forward pass and the input
- * gradient (conv_winograd.c): 2.25x fewer multiply-adds.
+ * gradient (conv_winograd.c): 2.25x fewer multiply-adds. A 3x3 stride-1
+ * convolution of a one-channel image (a greyscale model's first layer)
+ * runs its forward pass directly (conv1_direct_image).
  */
 #include "internal.h"
 #include "ops/conv_winograd.h"
