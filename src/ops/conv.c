@@ -491,8 +491,8 @@ static gb_status conv_infer(gb_node *n, const gb_value *const *in, gb_tensor **o
         return gb_error(GB_ERR_NOMEM, "im2col buffer of absurd size");
     int64_t cols = g.K * g.P;
     /* Winograd's per-thread V and M share the im2col buffers. */
-    int64_t wino = conv_wino(&g) ? gb_wino_workspace_max(g.C, g.M, g.OH, g.OW) : 0;
-    int64_t dual = conv_wino(&g) ? gb_wino_workspace_max(g.M, g.C, g.H, g.W) : 0;
+    int64_t wino = conv_wino(&g) ? gb_wino_workspace_max(g.C, g.M, g.OW) : 0;
+    int64_t dual = conv_wino(&g) ? gb_wino_workspace_max(g.M, g.C, g.W) : 0;
     n->scratch_need[0] = g.direct ? 0 : nt * GB_MAX(cols, wino); /* per-thread columns */
     n->scratch_need[1] = g.direct ? 0 : nt * GB_MAX(cols, dual); /* per-thread column gradients */
     n->scratch_need[2] = nt * M * g.Kg; /* per-thread weight-gradient partials */

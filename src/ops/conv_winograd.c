@@ -112,8 +112,7 @@ static int64_t workspace(int64_t C, int64_t M, int64_t tw, int64_t ncol) {
 
 int64_t gb_wino_workspace(const gb_wino *p) { return workspace(p->C, p->M, p->tw, p->ncol); }
 
-int64_t gb_wino_workspace_max(int64_t C, int64_t M, int64_t OH, int64_t OW) {
-    (void)OH;
+int64_t gb_wino_workspace_max(int64_t C, int64_t M, int64_t OW) {
     return workspace(C, M, (OW + 1) / 2, cache_cols(C, M));
 }
 

@@ -28,8 +28,8 @@ gb_wino gb_wino_plan(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int6
 int64_t gb_wino_workspace(const gb_wino *p);
 
 /* Upper bound of gb_wino_workspace over thread counts (for buffer
- * planning), for C channels in, M out and an (OH, OW) output. */
-int64_t gb_wino_workspace_max(int64_t C, int64_t M, int64_t OH, int64_t OW);
+ * planning), for C channels in, M out and output rows OW wide. */
+int64_t gb_wino_workspace_max(int64_t C, int64_t M, int64_t OW);
 
 /* U (16, M, C): the transformed weights G g G^T of w (M, C, 3, 3). With
  * dual set, U (16, C, M) instead transforms w rotated by 180 degrees with
